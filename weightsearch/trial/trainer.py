@@ -1,0 +1,191 @@
+"""The training loop of one trial: composite loss, AdamW, periodic evaluation, checkpoint and report."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from weightsearch.composite import CompositeLoss
+from weightsearch.errors import UserError
+from weightsearch.trial.averager import MetricAverager
+from weightsearch.trial.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+    seed_everything,
+)
+from weightsearch.trial.components import TrialComponents
+from weightsearch.trial.config import TrialConfig
+from weightsearch.trial.device import mixed_precision, resolve_device
+from weightsearch.trial.evaluation import evaluate
+from weightsearch.trial.plugin import build_components
+from weightsearch.trial.schedule import warmup_cosine
+from weightsearch.weighting import NORMALIZERS, STRATEGIES, make_normalizer, make_strategy
+
+Report = Callable[[dict[str, float], Path | None], None]
+"""``report(metrics, checkpoint_dir_or_None)``, called at every report step."""
+Progress = Callable[[int, int], None]
+"""``progress(done_steps, total_steps)``, called after every step."""
+
+
+def train(
+    config: TrialConfig,
+    *,
+    report: Report | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume_from: str | Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, float]:
+    """Train ``config`` and return the metrics of its last report.
+
+    At every ``eval_every``-th step and at the last step the trainer evaluates, writes a checkpoint
+    ``checkpoint_dir/step_<N>/`` (when ``checkpoint_dir`` is given) and calls ``report(metrics,
+    checkpoint)``. ``metrics``: ``train/…`` averaged over the steps since the previous report (a
+    task over the steps that labelled it), that step's gradient diagnostics, ``val/…``, ``step``
+    (steps done) and ``time/train_s`` (seconds in training steps, across resumes). ``resume_from``
+    (a checkpoint directory) continues a trial exactly where it stopped. Raises ``UserError`` for a
+    bad configuration before the first step and ``NonFiniteLossError`` when a task loss is NaN/inf.
+    """
+    device = resolve_device(config.device)
+    _check_registered_names(config)
+    seed_everything(config.seed)
+    components = build_components(
+        config.model, config.options, seed=config.seed, batch_size=config.batch_size, device=device
+    )
+    composite = _build_composite(config, components).to(device)
+    model = components.model
+    optimizer = _build_optimizer(config, model, composite)
+    scheduler = warmup_cosine(optimizer, config.steps)
+    shared_parameters = list(components.shared_parameters(model))
+
+    start_step, train_seconds, metrics = 0, 0.0, {}
+    if resume_from is not None:
+        state = load_checkpoint(resume_from)
+        if state["step"] > config.steps:
+            raise UserError(
+                f"resume_from: the checkpoint is at step {state['step']}, past steps={config.steps}; "
+                "raise steps or resume from an earlier checkpoint"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        composite.load_state_dict(state["composite"])
+        # Last, so that building the model above cannot disturb the generators' restored state.
+        restore_rng_state(state["rng"], device)
+        start_step, train_seconds, metrics = state["step"], state["train_seconds"], state["metrics"]
+
+    averager = MetricAverager()
+    model.train()
+    for step in range(start_step, config.steps):
+        done = step + 1
+        is_report_step = done % config.eval_every == 0 or done == config.steps
+        started = time.perf_counter()
+        with mixed_precision(device):
+            losses = components.task_losses(model, components.train_batch(step))
+        # The weighting arithmetic (exp of log-variances, ratios of losses) stays in fp32.
+        losses = {task: loss.float() for task, loss in losses.items()}
+        record = composite(
+            losses,
+            step,
+            shared_parameters=shared_parameters,
+            diagnostics=config.diagnostics and is_report_step,
+        )
+        optimizer.zero_grad(set_to_none=True)
+        record.total.backward()
+        if config.grad_clip is not None:
+            # Only the model's gradients: clipping jointly would let a large model gradient
+            # shrink the updates of the strategy's own parameters (log-variances).
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        averager.add(record.metrics("train"))
+        train_seconds += time.perf_counter() - started
+        if progress is not None:
+            progress(done, config.steps)
+        if not is_report_step:
+            continue
+
+        metrics = {
+            **averager.pop_means(),
+            **evaluate(components, device),
+            "step": float(done),
+            "time/train_s": train_seconds,
+        }
+        checkpoint = None
+        if checkpoint_dir is not None:
+            # The averager was just emptied, so a checkpoint at a report step holds no partial averages.
+            checkpoint = save_checkpoint(
+                Path(checkpoint_dir),
+                done,
+                {
+                    "step": done,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "composite": composite.state_dict(),
+                    "rng": capture_rng_state(device),
+                    "train_seconds": train_seconds,
+                    "metrics": metrics,
+                },
+            )
+        if report is not None:
+            report(dict(metrics), checkpoint)
+    return dict(metrics)
+
+
+def _check_registered_names(config: TrialConfig) -> None:
+    """Reject an unknown strategy or normalizer before the (possibly slow) model is built."""
+    if config.strategy not in STRATEGIES:
+        raise UserError(
+            f"trial config field 'strategy': unknown strategy {config.strategy!r}; valid: {sorted(STRATEGIES)}"
+        )
+    if config.normalization not in NORMALIZERS:
+        raise UserError(
+            f"trial config field 'normalization': unknown normalizer {config.normalization!r}; "
+            f"valid: {sorted(NORMALIZERS)}"
+        )
+
+
+def _build_composite(config: TrialConfig, components: TrialComponents) -> CompositeLoss:
+    """The strategy and normalizer the config names, for the factory's tasks, as one ``CompositeLoss``."""
+    strategy_params = _with_loss_forms(config, components.loss_forms)
+    try:
+        strategy = make_strategy(config.strategy, components.tasks, **strategy_params)
+    except UserError as error:
+        raise UserError(f"trial config field 'strategy_params': {error}") from error
+    try:
+        normalizer = make_normalizer(config.normalization, components.tasks, **config.normalization_params)
+    except UserError as error:
+        raise UserError(f"trial config field 'normalization_params': {error}") from error
+    return CompositeLoss(strategy, normalizer)
+
+
+def _with_loss_forms(config: TrialConfig, loss_forms: Mapping[str, str]) -> dict[str, Any]:
+    """The strategy's parameters plus the factory's ``loss_forms`` when the strategy takes ``forms``.
+
+    Decided from the constructor's signature, not the strategy's name, so a new strategy that
+    takes ``forms`` gets them without a change here; a ``forms`` in the config wins.
+    """
+    params = dict(config.strategy_params)
+    accepted = inspect.signature(STRATEGIES[config.strategy].__init__).parameters
+    if "forms" in accepted and "forms" not in params:
+        params["forms"] = dict(loss_forms)
+    return params
+
+
+def _build_optimizer(config: TrialConfig, model: nn.Module, composite: CompositeLoss) -> torch.optim.AdamW:
+    """AdamW; decay only the model's matrices (as nanoGPT), never biases, norms or the strategy's parameters."""
+    model_parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    groups = [
+        {"params": [p for p in model_parameters if p.dim() >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in model_parameters if p.dim() < 2], "weight_decay": 0.0},
+        {"params": [p for p in composite.parameters() if p.requires_grad], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW([group for group in groups if group["params"]], lr=config.lr)
