@@ -18,16 +18,19 @@ _COMMANDS = {
     "status": "weightsearch.search.command:status_command",
     "best": "weightsearch.tracking.command:best_command",
     "show": "weightsearch.tracking.command:show_command",
+    "submit": "weightsearch.cluster.command:submit_command",
+    "jobs": "weightsearch.cluster.command:jobs_command",
 }
 
 
-def _add_sweep_overrides(parser: argparse.ArgumentParser) -> None:
+def _add_sweep_overrides(parser: argparse.ArgumentParser, *, ray_address: bool = True) -> None:
     parser.add_argument("--name", help="sweep name (default: the spec's name)")
     parser.add_argument("--num-samples", type=int, help="number of trials to finish")
     parser.add_argument("--max-concurrent", type=int, help="trials running at once")
     parser.add_argument("--storage-path", help="run directory root (default: ./ws-runs)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite in the run directory)")
-    parser.add_argument("--ray-address", help="address of an existing Ray cluster (default: start a local one)")
+    if ray_address:
+        parser.add_argument("--ray-address", help="address of an existing Ray cluster (default: start a local one)")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -76,6 +79,28 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name", help="sweep name")
     show.add_argument("--storage-path", help="run directory root, to find the default tracking URI")
     show.add_argument("--tracking-uri", help="MLflow tracking URI")
+
+    address_help = "the head's Ray dashboard, e.g. http://HEAD:8265 (default: $RAY_ADDRESS)"
+    submit = sub.add_parser("submit", help="submit a sweep to a Ray cluster as a Ray Job")
+    submit.add_argument("spec", help="sweep spec YAML (shipped with its space file; validated here first)")
+    submit.add_argument("--address", help=address_help)
+    submit.add_argument("--wait", action="store_true", help="follow the job's log; exit 0 if it succeeds, else 1")
+    _add_sweep_overrides(submit, ray_address=False)
+
+    jobs = sub.add_parser("jobs", help="the Ray Jobs of a cluster: list (default), logs, stop")
+    jobs.add_argument("--address", help=address_help)
+    actions = jobs.add_subparsers(dest="jobs_action", metavar="ACTION")
+    # SUPPRESS: an --address given before the action is not reset by the action's default.
+    actions.add_parser("list", help="jobs with status, sweep, start time and entrypoint").add_argument(
+        "--address", default=argparse.SUPPRESS, help=address_help
+    )
+    logs = actions.add_parser("logs", help="a job's log")
+    logs.add_argument("job_id", help="the job id `submit` printed")
+    logs.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+    logs.add_argument("--address", default=argparse.SUPPRESS, help=address_help)
+    stop = actions.add_parser("stop", help="stop a running job")
+    stop.add_argument("job_id", help="the job id `submit` printed")
+    stop.add_argument("--address", default=argparse.SUPPRESS, help=address_help)
     return parser
 
 
