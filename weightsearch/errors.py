@@ -15,3 +15,7 @@ class NonFiniteLossError(FloatingPointError):
         self.task = task
         self.step = step
         self.value = value
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, float]]:
+        # Ray copies and pickles a trial's exception; the default rebuilds it from the message alone.
+        return (type(self), (self.task, self.step, self.value))

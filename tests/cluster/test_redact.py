@@ -1,6 +1,6 @@
 """Passwords never reach the terminal: every URL password in a printed text is masked, nothing else changes."""
 
-from weightsearch.cluster.redact import without_password
+from weightsearch.redact import without_password
 
 
 def test_url_passwords_are_masked_wherever_they_sit_in_a_text():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from weightsearch.cli import build_parser
-from weightsearch.cluster.redact import without_password
+from weightsearch.redact import without_password
 from weightsearch.cluster.submission import prepare_submission
 from weightsearch.errors import UserError
 from weightsearch.spec import load_spec

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from weightsearch.cluster.address import check_reachable, dashboard_url
 from weightsearch.cluster.client import cluster_errors, connect, follow_logs
-from weightsearch.cluster.redact import without_password
+from weightsearch.redact import without_password
 
 if TYPE_CHECKING:
     from ray.job_submission import JobStatus, JobSubmissionClient

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from weightsearch.cluster.redact import without_password
+from weightsearch.redact import without_password
 from weightsearch.errors import UserError
 from weightsearch.space import read_yaml_mapping
 from weightsearch.spec import SweepSpec, find_space_file, load_spec, overrides_from_args

@@ -1,0 +1,104 @@
+"""`run_sweep` and `status` end to end on a real local Ray, with the tiny `sweep_plugins` model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import optuna
+import pytest
+import yaml
+
+from weightsearch.errors import UserError
+from weightsearch.search.budget import BUDGET_REASON
+from weightsearch.search.command import status_command
+from weightsearch.search.tuner import run_sweep
+from weightsearch.spec import load_spec
+
+SPEC = {
+    "name": "tiny",
+    "objective": {"metric": "val/main/mse", "mode": "min"},
+    "trial": {"model": "sweep_plugins:build", "steps": 8, "eval_every": 2, "batch_size": 8, "diagnostics": False},
+    "space": {
+        "strategy": {"fixed": {"weights": {"simplex": ["main", "aux"], "total": 2}}, "uncertainty": None},
+        "parameters": {"lr": {"float": [1.0e-4, 3.0e-1], "log": True}},
+    },
+    "sampler": {"name": "random", "seed": 0},
+    "pruner": {"name": "median", "options": {"n_startup_trials": 2, "n_warmup_steps": 0}},
+    "budget": {"num_samples": 6, "max_concurrent": 2},
+    "resources": {"cpu": 1, "gpu": 0},
+}
+
+
+def _spec(tmp_path, storage=None, **changes):
+    data = {**SPEC, **changes, "storage": {"path": str(tmp_path / "runs"), **(storage or {})}}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_spec(path)
+
+
+def test_run_sweep_records_every_trial_and_refuses_a_second_run(local_ray, tmp_path, capsys):
+    spec = _spec(tmp_path)
+    result = run_sweep(spec)
+
+    paths = spec.paths
+    assert paths.spec_file.is_file() and (paths.dir / "optuna.db").is_file()
+    assert load_spec(paths.spec_file).model_dump() == spec.model_dump()
+    study = optuna.load_study(study_name="tiny", storage=spec.optuna_url)
+    states = [trial.state.name for trial in study.trials]
+    assert len(states) == 6 and set(states) <= {"COMPLETE", "PRUNED"} and "COMPLETE" in states
+    assert result.summary.counts == {state: states.count(state) for state in set(states)}
+    assert result.summary.best[0].number == study.best_trial.number
+    assert result.summary.best[0].params == study.best_trial.user_attrs["params"]
+    ray_trials = sorted(path.name for path in (paths.ray_dir / "tiny").glob("trial_*"))
+    assert ray_trials == [f"trial_{number:05d}" for number in range(6)]
+    progress = capsys.readouterr().out
+    assert "complete" in progress and "best val/main/mse" in progress
+
+    with pytest.raises(UserError, match="already exists.*weightsearch resume"):
+        run_sweep(spec)
+    assert len(optuna.load_study(study_name="tiny", storage=spec.optuna_url).trials) == 6
+
+    status_command(argparse.Namespace(name="tiny", storage_path=str(tmp_path / "runs"), format="json"))
+    status = json.loads(capsys.readouterr().out)
+    assert status["study"] == "tiny" and status["storage"] == spec.optuna_url
+    assert status["counts"] == result.summary.counts
+    assert status["best"]["number"] == study.best_trial.number
+    assert status["best"]["value"] == pytest.approx(study.best_value)
+
+
+def test_status_of_an_unknown_sweep_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no sweep named 'nope'"):
+        status_command(argparse.Namespace(name="nope", storage_path=str(tmp_path), format="table"))
+
+
+def test_time_budget_stops_the_sweep_and_closes_its_trials_as_pruned(local_ray, tmp_path):
+    spec = _spec(
+        tmp_path,
+        name="budget",
+        trial={**SPEC["trial"], "steps": 10_000_000, "eval_every": 50},
+        budget={"num_samples": 6, "max_concurrent": 2, "time_budget_s": 8},
+    )
+    started = time.monotonic()
+    run_sweep(spec)
+    assert time.monotonic() - started < 60
+
+    trials = optuna.load_study(study_name="budget", storage=spec.optuna_url).trials
+    assert trials and {trial.state.name for trial in trials} == {"PRUNED"}
+    assert {trial.user_attrs["stop_reason"] for trial in trials} == {BUDGET_REASON}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:////no/such/folder/optuna.db", "the folder /no/such/folder does not exist"),
+        ("sqlite:///:memory:", "in-memory SQLite"),
+        ("postgresql://nobody@127.0.0.1:1/none", "cannot open"),
+    ],
+)
+def test_a_bad_study_storage_is_a_user_error_and_writes_nothing(tmp_path, url, message):
+    spec = _spec(tmp_path, storage={"optuna_url": url})
+    with pytest.raises(UserError, match=message):
+        run_sweep(spec)
+    assert not (tmp_path / "runs").exists()

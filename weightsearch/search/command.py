@@ -1,0 +1,109 @@
+"""The sweep commands of the CLI: `validate`, `run`, `status` (parsed arguments in, exit code out)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from weightsearch.errors import UserError
+from weightsearch.redact import without_password
+from weightsearch.search.paths import DEFAULT_STORAGE_ROOT, RunPaths
+from weightsearch.search.summary import StudySummary, summarize, summary_lines
+from weightsearch.spec import SweepSpec, check_spec, load_spec, make_pruner, make_sampler, overrides_from_args
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    """Load and check a spec and its space against the model, print a summary; creates nothing on disk."""
+    spec = load_spec(args.spec, overrides_from_args(args))
+    check = check_spec(spec)
+    make_sampler(spec)
+    make_pruner(spec)
+    print("\n".join([f"{args.spec}: valid", *_validated_spec_lines(spec, check.tasks)]))
+    return 0
+
+
+def _validated_spec_lines(spec: SweepSpec, tasks: tuple[str, ...]) -> list[str]:
+    """What `validate` shows: the sweep's settings, then the space's parameters per strategy."""
+
+    def listed(options: dict) -> str:
+        return ", ".join(f"{key}={value}" for key, value in options.items())
+
+    sampler = f"{spec.sampler.name} (" + listed({"seed": spec.sampler.seed, **spec.sampler.options}) + ")"
+    if spec.sampler.name == "grid":
+        sampler += f", {math.prod(len(values) for values in spec.space.grid_search_space().values())} grid points"
+    pruner = spec.pruner.name + (f" ({listed(spec.pruner.options)})" if spec.pruner.options else "")
+    budget, trial = spec.budget, spec.trial
+    time_limit = f"at most {budget.time_budget_s:g} s" if budget.time_budget_s else "no time limit"
+    return [
+        f"  name       {spec.name} (run directory {spec.paths.dir})",
+        f"  objective  {', '.join(f'{objective.metric} ({objective.mode})' for objective in spec.objective)}",
+        f"  trial      {trial.model} {listed(trial.options)}: {trial.steps} steps, eval every {trial.eval_every}, "
+        f"batch {trial.batch_size}; tasks {', '.join(tasks)}",
+        f"  sampler    {sampler}",
+        f"  pruner     {pruner}",
+        f"  budget     {budget.num_samples} trials, {budget.max_concurrent} at once, {time_limit}; "
+        f"each {spec.resources.cpu:g} CPU, {spec.resources.gpu:g} GPU",
+        f"  stores     Optuna {without_password(spec.optuna_url)}; MLflow {without_password(spec.tracking_uri)} "
+        f"(experiment {spec.experiment})",
+        "  space",
+        *(f"    {line}" for line in spec.space.describe()),
+    ]
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the sweep a spec describes (with the command line's overrides), then print where it all lives."""
+    from weightsearch.search.tuner import run_sweep
+    from weightsearch.tracking import check_tracking_uri
+    from weightsearch.tracking.recorder import MlflowSweepCallback
+
+    spec = load_spec(args.spec, overrides_from_args(args))
+    check_tracking_uri(spec.tracking_uri)
+    result = run_sweep(spec, callbacks=[MlflowSweepCallback(spec)])
+    minutes, seconds = divmod(int(result.elapsed_s), 60)
+    root = "" if spec.storage.path == DEFAULT_STORAGE_ROOT else f" --storage-path {spec.storage.path}"
+    lines = [
+        f"sweep {result.name} ended after {minutes}m{seconds:02d}s",
+        *summary_lines(result.summary),
+        f"study    {result.storage}",
+        f"mlflow   {result.tracking_uri}",
+        f"run dir  {result.run_dir}",
+        f"view     optuna-dashboard {result.storage}",
+        f"         weightsearch best {result.name}{root}",
+        f"         weightsearch status {result.name}{root}",
+    ]
+    if result.summary.counts.get("RUNNING"):
+        lines.append(f"         (interrupted: {result.summary.counts['RUNNING']} trial(s) still RUNNING in the study)")
+    print(without_password("\n".join(lines)))
+    return 0
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """Trial counts and the best trial of a sweep, read from its Optuna study (table or JSON)."""
+    summary = sweep_status(args.name, args.storage_path)
+    if args.format == "json":
+        print(without_password(json.dumps(summary.to_json(), indent=2)))
+    else:
+        lines = [f"sweep    {summary.study}", f"study    {summary.storage}", *summary_lines(summary)]
+        print(without_password("\n".join(lines)))
+    return 0
+
+
+def sweep_status(name: str, storage_path: str | None) -> StudySummary:
+    """The summary of sweep ``name`` under ``storage_path``; UserError when there is no such sweep."""
+    import optuna
+
+    paths = RunPaths.of(name, storage_path)
+    if not paths.spec_file.is_file():
+        raise UserError(
+            f"no sweep named {name!r} under {paths.root}; check the name, pass the --storage-path it ran with, "
+            "or start it with `weightsearch run`"
+        )
+    spec = load_spec(paths.spec_file)
+    # The default study lives next to the spec file, wherever the run directory is now.
+    url = spec.storage.optuna_url or paths.optuna_url
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=url)
+    except KeyError:
+        raise UserError(f"sweep {name!r}: its study is not in {url}; the sweep stopped before creating it") from None
+    return summarize(study, url, spec.metrics)

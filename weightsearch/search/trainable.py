@@ -1,0 +1,79 @@
+"""The Ray Tune function trainable: one trial = one ``weightsearch.trial.train`` run on a Ray worker."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from weightsearch.trial import TrialConfig, train
+
+
+class TrialError(RuntimeError):
+    """A trial's exception that Ray could not carry, as text: first line "<type>: <message>", then the traceback."""
+
+
+def with_resources(cpus: float, gpus: float) -> Any:
+    """:func:`run_trial` asking Ray for ``cpus`` CPUs and ``gpus`` GPUs a trial (fractions pack trials)."""
+    return tune.with_resources(run_trial, {"cpu": cpus, "gpu": gpus})
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """Train ``config["trial"]``, reporting each evaluation (with its checkpoint) to Ray Tune.
+
+    Any exception (``NonFiniteLossError`` included) ends the trial as errored; Ray records it and
+    the sweep goes on. ``device: auto`` lands on the GPU Ray assigned: Ray sets
+    ``CUDA_VISIBLE_DEVICES`` to it, so "cuda" is that device (and no GPU is visible without one).
+    """
+    # Ray logs every persisted checkpoint at INFO on the driver's console; one line per report is noise.
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
+    cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
+    # One intra-op thread per reserved core, so that packed trials do not oversubscribe the node.
+    torch.set_num_threads(max(1, int(cpus)))
+    trial_config = TrialConfig.model_validate(config["trial"])
+    with tempfile.TemporaryDirectory(prefix="weightsearch-trial-") as scratch:
+        try:
+            train(
+                trial_config,
+                report=_report,
+                checkpoint_dir=Path(scratch) / "checkpoints",
+                resume_from=_restored_checkpoint(Path(scratch) / "restored"),
+            )
+        except Exception as error:
+            if _copyable(error):
+                raise
+            raise TrialError(f"{type(error).__name__}: {error}\n{traceback.format_exc()}") from None
+
+
+def _copyable(error: Exception) -> bool:
+    """Ray copies a trial's exception; one whose constructor does not take its message cannot be (its
+    copy calls ``type(error)(*error.args)``), and Ray would report a TypeError instead of the real cause."""
+    try:
+        copy.copy(error)
+    except Exception:  # noqa: BLE001 - whatever the constructor raises
+        return False
+    return True
+
+
+def _report(metrics: dict[str, float], checkpoint: Path | None) -> None:
+    if checkpoint is None:
+        tune.report(metrics)
+        return
+    # Ray copies the directory into the trial's storage before returning, so the local copy can go.
+    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint))
+    shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def _restored_checkpoint(destination: Path) -> Path | None:
+    """The checkpoint Ray restores this trial from (after a resume), copied locally; None on a fresh start."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    return Path(checkpoint.to_directory(str(destination)))
