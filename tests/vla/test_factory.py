@@ -18,7 +18,8 @@ CPU = torch.device("cpu")
         ({"tasks": ["action", "grasp"]}, "'grasp' is not a task of the reference model"),
         ({"tasks": "action"}, "options.tasks must be a non-empty list"),
         ({"caption_ratio": 1.0}, "options.caption_ratio must be a number in [0, 1)"),
-        ({"action_examples": 0}, "options.action_examples must be a positive integer"),
+        ({"action_examples": 0}, "options.action_examples must be an integer >= 1"),
+        ({"caption_examples": 1}, "options.caption_examples must be an integer >= 2"),
     ],
 )
 def test_bad_options_raise_a_user_error_naming_the_option(options, message):

@@ -30,7 +30,7 @@ class TrialConfig(BaseModel):
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     grad_clip: float | None = Field(1.0, gt=0, description="Max global gradient norm; null disables clipping.")
-    steps: int = Field(1200, ge=1)
+    steps: int = Field(800, ge=1)
     eval_every: int = Field(200, ge=1)
     batch_size: int = Field(32, ge=1)
     seed: int = 0

@@ -49,22 +49,23 @@ def build_reference(
             f"options.{unknown[0]} is not an option of the reference model; valid options: {', '.join(OPTIONS)}"
         )
     size = options.get("size", DEFAULT_SIZE)
-    if size not in SIZES:
+    if not isinstance(size, str) or size not in SIZES:
         raise UserError(f"options.size must be one of {', '.join(SIZES)}, got {size!r}")
     tasks = _tasks(options.get("tasks", TASKS))
     caption_ratio = options.get("caption_ratio", DEFAULT_CAPTION_RATIO)
     if isinstance(caption_ratio, bool) or not isinstance(caption_ratio, (int, float)) or not 0 <= caption_ratio < 1:
         raise UserError(f"options.caption_ratio must be a number in [0, 1), got {caption_ratio!r}")
     budget = _DATA_BUDGETS[size]
-    action_examples = _positive_int(options, "action_examples", budget.action_examples)
-    caption_examples = _positive_int(options, "caption_examples", budget.caption_examples)
+    action_examples = _count(options, "action_examples", budget.action_examples, minimum=1)
+    # Half are single-object caption images, half caption scenes: both pools need an item.
+    caption_examples = _count(options, "caption_examples", budget.caption_examples, minimum=2)
 
     counts = _batch_counts(tasks, caption_ratio, batch_size)
     device = torch.device(device)
     data = vla_data.ReferenceData(
         seed=seed,
         action_examples=action_examples,
-        caption_examples=max(caption_examples, 2),
+        caption_examples=caption_examples,
         validation_examples=budget.validation_examples,
         device=device,
     )
@@ -87,7 +88,7 @@ def build_reference(
 
 
 def _tasks(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str) or not all(isinstance(task, str) for task in value) or not value:
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(task, str) for task in value):
         raise UserError(
             f"options.tasks must be a non-empty list of task names from {', '.join(TASKS)}, got {value!r}"
         )
@@ -100,10 +101,10 @@ def _tasks(value: Any) -> tuple[str, ...]:
     return tuple(task for task in TASKS if task in value)
 
 
-def _positive_int(options: Mapping[str, Any], key: str, default: int) -> int:
+def _count(options: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
     value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserError(f"options.{key} must be a positive integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"options.{key} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
