@@ -15,6 +15,7 @@ _COMMANDS = {
     "train": "weightsearch.trial.command:train_command",
     "validate": "weightsearch.search.command:validate_command",
     "run": "weightsearch.search.command:run_command",
+    "resume": "weightsearch.search.command:resume_command",
     "status": "weightsearch.search.command:status_command",
     "best": "weightsearch.tracking.command:best_command",
     "show": "weightsearch.tracking.command:show_command",
@@ -61,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a sweep")
     run.add_argument("spec", help="sweep spec YAML")
     _add_sweep_overrides(run)
+
+    resume = sub.add_parser("resume", help="continue an interrupted sweep, or extend a finished one (--num-samples)")
+    resume.add_argument("name", help="sweep name")
+    resume.add_argument("--storage-path", help="run directory root (default: ./ws-runs)")
+    resume.add_argument("--tracking-uri", help="MLflow tracking URI (default: the one the sweep ran with)")
+    resume.add_argument("--ray-address", help="address of an existing Ray cluster (default: start a local one)")
+    resume.add_argument("--num-samples", type=int, help="number of finished trials to reach (default: the sweep's)")
 
     status = sub.add_parser("status", help="trial counts and best trial of a sweep, from its Optuna study")
     status.add_argument("name", help="sweep name")

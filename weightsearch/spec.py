@@ -8,7 +8,7 @@
     space: adaptive.yaml             # a space file, or the space inline (see weightsearch.space)
     sampler: {name: tpe, seed: 0, options: {n_startup_trials: 4}}
     pruner: {name: median, options: {n_warmup_steps: 100}}
-    budget: {num_samples: 10, max_concurrent: 2, time_budget_s: null}
+    budget: {num_samples: 10, max_concurrent: 2, time_budget_s: null, max_retries: 1}
     resources: {cpu: 1, gpu: 0}      # per trial
     storage: {path: ws-runs, optuna_url: null}       # null: SQLite in the run directory
     tracking: {uri: null, experiment: null}          # null: SQLite in the run directory; the sweep name
@@ -87,13 +87,15 @@ class PrunerSpec(BaseModel):
 
 
 class Budget(BaseModel):
-    """How many trials, how many at once, and an optional wall-clock limit for the whole sweep."""
+    """How many trials, how many at once, an optional wall-clock limit for the whole sweep, and how
+    often a failed trial (exception, NaN loss, dead worker) is restarted from its last checkpoint."""
 
     model_config = ConfigDict(extra="forbid")
 
     num_samples: int = Field(ge=1)
     max_concurrent: int = Field(2, ge=1)
     time_budget_s: float | None = Field(None, gt=0)
+    max_retries: int = Field(1, ge=0)
 
 
 class Resources(BaseModel):

@@ -1,4 +1,4 @@
-"""The Optuna bridge on a real SQLite study: report/prune, complete, fail, budget stops and relinking."""
+"""The Optuna bridge on a real SQLite study: report/prune, complete, fail, budget stops, grid exhaustion."""
 
 from __future__ import annotations
 
@@ -84,35 +84,24 @@ def test_budget_stop_prunes_running_trials_only(tmp_path):
     assert bridge.study.trials[1].user_attrs["stop_reason"] == "time budget"
 
 
-def test_relink_restores_states_and_lets_running_trials_report(tmp_path):
-    study = _study(tmp_path, optuna.pruners.NopPruner())
+def test_a_grid_sampler_running_out_of_points_does_not_break_the_tell(tmp_path):
+    # GridSampler calls study.stop() after the last grid point, which raises outside study.optimize.
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'optuna.db'}", study_name="grid",
+        sampler=optuna.samplers.GridSampler({"x": [0, 1]}),
+    )
     bridge = OptunaBridge(study, [METRIC])
-    _finish(bridge, "done", [1.0])
-    bridge.ask("running")
-    bridge.report("running", 3.0, 1)
-
-    restored = OptunaBridge(optuna.load_study(study_name="bridge", storage=study._storage), [METRIC])
-    restored.relink(bridge.links())
-    assert restored.outcomes.get("done").state == "COMPLETE"
-    assert restored.running_ids() == ["running"]
-    restored.report("running", 2.0, 2)
-    restored.complete("running", {METRIC: 2.0})
-    assert study.trials[1].intermediate_values == {1: 3.0, 2: 2.0} and study.trials[1].value == 2.0
+    for ray_id in ("a", "b"):
+        bridge.ask(ray_id).suggest_categorical("x", [0, 1])
+        bridge.complete(ray_id, {METRIC: 1.0})
+    assert [trial.state for trial in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    assert sorted(trial.params["x"] for trial in study.trials) == [0, 1]
 
 
-def test_searcher_save_and_restore_carry_the_links_to_a_new_searcher(tmp_path):
-    from weightsearch.search.searcher import OptunaSearcher
-    from weightsearch.space import load_space
-    from weightsearch.trial import TrialConfig
-
-    space = load_space({"parameters": {"lr": {"float": [1.0e-3, 1.0e-2], "log": True}}})
-    study = _study(tmp_path, optuna.pruners.NopPruner())
-    searcher = OptunaSearcher(OptunaBridge(study, [METRIC]), space, TrialConfig())
-    config = searcher.suggest("ray-1")
-    assert config["trial_number"] == 0 and config["trial"]["lr"] == config["params"]["lr"]
-    searcher.save(str(tmp_path / "searcher.json"))
-
-    restored = OptunaSearcher(OptunaBridge(study, [METRIC]), space, TrialConfig())
-    restored.restore(str(tmp_path / "searcher.json"))
-    restored.on_trial_complete("ray-1", {METRIC: 0.25})
-    assert study.trials[0].state == TrialState.COMPLETE and study.trials[0].value == 0.25
+def test_backfill_restores_a_lost_report_and_never_overwrites(tmp_path):
+    bridge = OptunaBridge(_study(tmp_path, optuna.pruners.NopPruner()), [METRIC])
+    number = bridge.ask("a").number
+    bridge.report("a", 1.0, 10)
+    bridge.backfill(number, 0.5, 20)  # the report the killed driver never stored
+    bridge.backfill(number, 9.0, 10)  # already there: kept as first reported
+    assert bridge.study.trials[0].intermediate_values == {10: 1.0, 20: 0.5}

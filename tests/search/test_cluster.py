@@ -15,12 +15,14 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from conftest import WORKER_PYTHONPATH
 from test_tuner import SPEC
 
 from weightsearch.errors import UserError
 from weightsearch.search.tuner import run_sweep
 from weightsearch.spec import load_spec
+
+# The worker node imports `weightsearch` and the `sweep_plugins` test model from here.
+WORKER_PYTHONPATH = os.pathsep.join([str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])])
 
 RAY = str(Path(sys.executable).parent / "ray")
 NODE_CPUS = 1

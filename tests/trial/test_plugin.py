@@ -40,10 +40,10 @@ def test_example_factory_keeps_the_contract():
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("examples.plugin_model", "is not \"reference\" or \"package.module:function\""),
-        ("examples.plugin_model:build:extra", "is not \"reference\""),
-        (":build", "is not \"reference\""),
-        ("examples.plugin_model:", "is not \"reference\""),
+        ("examples.plugin_model", "is not a built-in model (metaworld, reference) or \"package.module:function\""),
+        ("examples.plugin_model:build:extra", "is not a built-in model"),
+        (":build", "is not a built-in model"),
+        ("examples.plugin_model:", "is not a built-in model"),
         ("no_such_package.models:build", "cannot import 'no_such_package.models'"),
         ("examples.plugin_model:biuld", "has no attribute 'biuld'"),
         ("trial_plugins:NOT_CALLABLE", "is a int, not a function"),

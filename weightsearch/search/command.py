@@ -1,16 +1,31 @@
-"""The sweep commands of the CLI: `validate`, `run`, `status` (parsed arguments in, exit code out)."""
+"""The sweep commands of the CLI: `validate`, `run`, `resume`, `status` (parsed arguments in, exit code out).
+
+`run` and `resume` stop gracefully: the first Ctrl-C (or SIGTERM) stops launching trials and ends
+the sweep with every unfinished trial left RUNNING in the study, the second stops at once; either
+way `weightsearch resume` continues it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from weightsearch.errors import UserError
 from weightsearch.redact import without_password
 from weightsearch.search.paths import DEFAULT_STORAGE_ROOT, RunPaths
 from weightsearch.search.summary import StudySummary, summarize, summary_lines
 from weightsearch.spec import SweepSpec, check_spec, load_spec, make_pruner, make_sampler, overrides_from_args
+
+if TYPE_CHECKING:
+    from weightsearch.search.tuner import SweepResult
+
+INTERRUPTED_EXIT_CODE = 130
 
 
 def validate_command(args: argparse.Namespace) -> int:
@@ -59,7 +74,53 @@ def run_command(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec, overrides_from_args(args))
     check_tracking_uri(spec.tracking_uri)
-    result = run_sweep(spec, callbacks=[MlflowSweepCallback(spec)])
+    return _drive(spec, lambda: run_sweep(spec, callbacks=[MlflowSweepCallback(spec)]))
+
+
+def resume_command(args: argparse.Namespace) -> int:
+    """Continue sweep ``args.name`` from its study (a larger ``--num-samples`` extends it), then print as `run` does."""
+    from weightsearch.search.resume import resume_sweep
+    from weightsearch.tracking import check_tracking_uri
+    from weightsearch.tracking.recorder import MlflowSweepCallback
+
+    paths = RunPaths.of(args.name, args.storage_path)
+    if not paths.spec_file.is_file():
+        raise UserError(
+            f"no sweep named {args.name!r} under {paths.root}; check the name or pass the --storage-path it ran with"
+        )
+    spec = load_spec(paths.spec_file, overrides_from_args(args))
+    check_tracking_uri(spec.tracking_uri)
+    return _drive(spec, lambda: resume_sweep(spec, callbacks=[MlflowSweepCallback(spec)]))
+
+
+def _drive(spec: SweepSpec, sweep: Callable[[], SweepResult]) -> int:
+    """Run ``sweep`` with SIGTERM acting as Ctrl-C; print the outcome, or how to resume after a hard stop."""
+    try:
+        with _sigterm_as_interrupt():
+            result = sweep()
+    except KeyboardInterrupt:
+        print(f"sweep {spec.name} stopped; continue it with `{_resume_hint(spec)}`")
+        return INTERRUPTED_EXIT_CODE
+    _print_result(spec, result)
+    return 0
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM becomes SIGINT, so that Ray Tune stops gracefully (it handles only SIGINT) and a second one stops at once."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _resume_hint(spec: SweepSpec) -> str:
+    root = "" if spec.storage.path == DEFAULT_STORAGE_ROOT else f" --storage-path {spec.storage.path}"
+    return f"weightsearch resume {spec.name}{root}"
+
+
+def _print_result(spec: SweepSpec, result: SweepResult) -> None:
     minutes, seconds = divmod(int(result.elapsed_s), 60)
     root = "" if spec.storage.path == DEFAULT_STORAGE_ROOT else f" --storage-path {spec.storage.path}"
     lines = [
@@ -72,10 +133,13 @@ def run_command(args: argparse.Namespace) -> int:
         f"         weightsearch best {result.name}{root}",
         f"         weightsearch status {result.name}{root}",
     ]
-    if result.summary.counts.get("RUNNING"):
-        lines.append(f"         (interrupted: {result.summary.counts['RUNNING']} trial(s) still RUNNING in the study)")
+    finished = sum(count for state, count in result.summary.counts.items() if state in ("COMPLETE", "PRUNED", "FAIL"))
+    if result.summary.counts.get("RUNNING") or finished < spec.budget.num_samples:
+        lines.append(
+            f"interrupted: {finished} of {spec.budget.num_samples} trials finished, "
+            f"{result.summary.counts.get('RUNNING', 0)} still RUNNING; continue with `{_resume_hint(spec)}`"
+        )
     print(without_password("\n".join(lines)))
-    return 0
 
 
 def status_command(args: argparse.Namespace) -> int:

@@ -1,12 +1,13 @@
 """Optuna's sampler as a Ray Tune searcher: ask the study, sample the space define-by-run, tell the end.
 
 Unlike Ray's ``OptunaSearch``, a trial stopped by the pruning scheduler is not told COMPLETE with
-its last (bad) value, and an errored trial is told FAIL with its reason.
+its last (bad) value, and an errored trial is told FAIL with its reason. After a resume, the
+study's unfinished trials are handed out first, under their own numbers (see :mod:`~weightsearch.search.resume`).
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,15 +20,26 @@ from weightsearch.trial.config import TrialConfig
 if TYPE_CHECKING:
     from weightsearch.space import SearchSpace
 
+# Trial user attribute: where each resume continued the trial from (a checkpoint directory, or "scratch").
+RESUMED_ATTR = "resumed_from"
+
 
 class OptunaSearcher(Searcher):
-    """Suggest ``{"trial_number", "params", "trial"}`` configs from the study of ``bridge``.
+    """Suggest ``{"trial_number", "params", "trial", "resume_from"}`` configs from the study of ``bridge``.
 
-    ``params`` are the flat sampled values (dotted :class:`TrialConfig` paths) and ``trial`` the
-    resolved :class:`TrialConfig` as a dict, which the trainable runs.
+    ``params`` are the flat sampled values (dotted :class:`TrialConfig` paths), ``trial`` the
+    resolved :class:`TrialConfig` as a dict, which the trainable runs, and ``resume_from`` the
+    checkpoint directory it continues from (None: from scratch). ``resumed`` maps the numbers of the
+    study's RUNNING trials to continue to their last checkpoint (or None); they come first.
     """
 
-    def __init__(self, bridge: OptunaBridge, space: SearchSpace, base: TrialConfig) -> None:
+    def __init__(
+        self,
+        bridge: OptunaBridge,
+        space: SearchSpace,
+        base: TrialConfig,
+        resumed: Mapping[int, Path | None] | None = None,
+    ) -> None:
         directions = bridge.study.directions
         modes = ["min" if d.name == "MINIMIZE" else "max" for d in directions]
         metric: str | list[str] = bridge.metrics[0] if len(modes) == 1 else list(bridge.metrics)
@@ -35,10 +47,18 @@ class OptunaSearcher(Searcher):
         self.bridge = bridge
         self.space = space
         self.base = base
+        self.resumed = dict(sorted((resumed or {}).items()))
 
     def suggest(self, trial_id: str) -> dict[str, Any]:
-        trial = self.bridge.ask(trial_id)
+        checkpoint = None
+        if self.resumed:
+            number, checkpoint = _pop_first(self.resumed)
+            trial = self.bridge.adopt(trial_id, number)
+            trial.set_user_attr(RESUMED_ATTR, [*trial.user_attrs.get(RESUMED_ATTR, []), str(checkpoint or "scratch")])
+        else:
+            trial = self.bridge.ask(trial_id)
         try:
+            # On an adopted trial, suggesting again returns the values the study already holds.
             params = self.space.sample(trial)
             resolved = self.space.resolve(self.base, params)
         except Exception as error:
@@ -46,7 +66,12 @@ class OptunaSearcher(Searcher):
             raise
         # The study then shows the TrialConfig paths (Optuna's own names are prefixed or coordinates).
         trial.set_user_attr(PARAMS_ATTR, params)
-        return {"trial_number": trial.number, "params": params, "trial": resolved.model_dump(mode="json")}
+        return {
+            "trial_number": trial.number,
+            "params": params,
+            "trial": resolved.model_dump(mode="json"),
+            "resume_from": str(checkpoint) if checkpoint else None,
+        }
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         # A pruned trial was told PRUNED by the scheduler already; the bridge ignores finished trials.
@@ -55,9 +80,7 @@ class OptunaSearcher(Searcher):
         else:
             self.bridge.complete(trial_id, result)
 
-    def save(self, checkpoint_path: str) -> None:
-        """Only the Ray id -> Optuna number links: every other piece of state lives in the study."""
-        Path(checkpoint_path).write_text(json.dumps(self.bridge.links()))
 
-    def restore(self, checkpoint_path: str) -> None:
-        self.bridge.relink(json.loads(Path(checkpoint_path).read_text()))
+def _pop_first(resumed: dict[int, Path | None]) -> tuple[int, Path | None]:
+    number = next(iter(resumed))
+    return number, resumed.pop(number)

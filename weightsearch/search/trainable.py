@@ -29,8 +29,10 @@ def run_trial(config: dict[str, Any]) -> None:
     """Train ``config["trial"]``, reporting each evaluation (with its checkpoint) to Ray Tune.
 
     Any exception (``NonFiniteLossError`` included) ends the trial as errored; Ray records it and
-    the sweep goes on. ``device: auto`` lands on the GPU Ray assigned: Ray sets
-    ``CUDA_VISIBLE_DEVICES`` to it, so "cuda" is that device (and no GPU is visible without one).
+    the sweep goes on. A trial starts from Ray's checkpoint when Ray retries it, else from
+    ``config["resume_from"]`` (a resume continuing a trial of an earlier run). ``device: auto``
+    lands on the GPU Ray assigned: Ray sets ``CUDA_VISIBLE_DEVICES`` to it, so "cuda" is that
+    device (and no GPU is visible without one).
     """
     # Ray logs every persisted checkpoint at INFO on the driver's console; one line per report is noise.
     logging.getLogger("ray.train").setLevel(logging.WARNING)
@@ -38,14 +40,23 @@ def run_trial(config: dict[str, Any]) -> None:
     # One intra-op thread per reserved core, so that packed trials do not oversubscribe the node.
     torch.set_num_threads(max(1, int(cpus)))
     trial_config = TrialConfig.model_validate(config["trial"])
+    reported_steps: list[float] = []
+
+    def report(metrics: dict[str, float], checkpoint: Path | None) -> None:
+        reported_steps.append(metrics["step"])
+        _report(metrics, checkpoint)
+
     with tempfile.TemporaryDirectory(prefix="weightsearch-trial-") as scratch:
         try:
-            train(
+            final = train(
                 trial_config,
-                report=_report,
+                report=report,
                 checkpoint_dir=Path(scratch) / "checkpoints",
-                resume_from=_restored_checkpoint(Path(scratch) / "restored"),
+                resume_from=_restored_checkpoint(Path(scratch) / "restored") or config.get("resume_from"),
             )
+            if not reported_steps:
+                # Continued from its last checkpoint (the driver died before telling the end): report it again.
+                tune.report(final)
         except Exception as error:
             if _copyable(error):
                 raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,8 +92,19 @@ def run_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) -> Sw
     )
 
 
-def build_tuner(spec: SweepSpec, bridge: OptunaBridge, trainable: Any, callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
-    """The Ray Tuner of a sweep on ``bridge``'s study (the benchmark runs it with a trivial ``trainable``)."""
+def build_tuner(
+    spec: SweepSpec,
+    bridge: OptunaBridge,
+    trainable: Any,
+    callbacks: Sequence[tune.Callback] = (),
+    *,
+    num_samples: int | None = None,
+    resumed: Mapping[int, Path | None] | None = None,
+) -> tune.Tuner:
+    """The Ray Tuner of a sweep on ``bridge``'s study (the benchmark runs it with a trivial ``trainable``).
+
+    A resume runs ``num_samples`` trials (default: the spec's), the unfinished ones in ``resumed`` first.
+    """
     budget = TimeBudget(bridge, spec.budget.time_budget_s) if spec.budget.time_budget_s else None
     # Our progress display replaces Ray's console output: Ray's own table, its per-failure traceback
     # (kept in each trial's error.txt) and its warning about the experiment snapshot that
@@ -104,9 +115,9 @@ def build_tuner(spec: SweepSpec, bridge: OptunaBridge, trainable: Any, callbacks
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=OptunaSearcher(bridge, spec.space, spec.trial),
+            search_alg=OptunaSearcher(bridge, spec.space, spec.trial, resumed),
             scheduler=OptunaPruningScheduler(bridge),
-            num_samples=spec.budget.num_samples,
+            num_samples=spec.budget.num_samples if num_samples is None else num_samples,
             max_concurrent_trials=spec.budget.max_concurrent,
             # Every trial has the same resources, so one worker process can run them in turn
             # (saves starting a Python process and importing torch per trial).
@@ -121,7 +132,9 @@ def build_tuner(spec: SweepSpec, bridge: OptunaBridge, trainable: Any, callbacks
             # The budget closes cut-short trials in the study before any other callback looks.
             callbacks=[*([budget] if budget else []), SweepProgress(bridge), *callbacks],
             verbose=0,
-            failure_config=tune.FailureConfig(fail_fast=False),
+            # A failed trial is restarted from its last checkpoint; the searcher and scheduler hear
+            # of the failure only once the retries are spent (TuneController._process_trial_failure).
+            failure_config=tune.FailureConfig(fail_fast=False, max_failures=spec.budget.max_retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
@@ -152,8 +165,13 @@ def _write_ahead_log(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def _trial_name(trial: tune.experiment.Trial) -> str:
-    """Ray's name for a trial = its Optuna trial number, so Ray's folders and the study line up."""
-    return f"trial_{trial.config['trial_number']:05d}"
+    """Ray's name for a trial = its Optuna trial number, so Ray's folders and the study line up.
+
+    A trial continued by a resume gets a folder of its own (``trial_<number>_<ray id>``): Ray
+    numbers checkpoints from 0 again and would overwrite the one it resumes from.
+    """
+    name = f"trial_{trial.config['trial_number']:05d}"
+    return f"{name}_{trial.trial_id}" if trial.config.get("resume_from") else name
 
 
 def _check_study_storage(url: str, name: str, run_dir: Path) -> None:

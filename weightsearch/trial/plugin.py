@@ -16,21 +16,24 @@ from weightsearch.trial.components import ModelFactory, TrialComponents
 LOSS_FORMS = ("regression", "classification")
 
 
+# Built-in factories by the short name a config may use; imported only when named.
+BUILT_IN = {
+    "reference": "weightsearch.vla:build_reference",
+    "metaworld": "weightsearch.metaworld:build_metaworld",
+}
+
+
 def load_factory(spec: str) -> ModelFactory:
-    """Resolve ``"reference"`` or ``"package.module:function"`` to the factory it names.
+    """Resolve a built-in name (``"reference"``, ``"metaworld"``) or ``"package.module:function"`` to its factory.
 
     The module is imported with :mod:`importlib` from ``sys.path`` as it stands; the commands call
     :func:`put_working_directory_on_path` first, and Ray puts the driver's directory on its workers'.
     """
-    if spec == "reference":
-        # Imported here so a plug-in trial never loads the reference model's code.
-        from weightsearch.vla import build_reference
-
-        return build_reference
+    spec = BUILT_IN.get(spec, spec)
     module_name, separator, function_name = spec.partition(":")
     if not separator or not module_name or not function_name or ":" in function_name:
         raise UserError(
-            f"trial config field 'model': {spec!r} is not \"reference\" or \"package.module:function\"; "
+            f"trial config field 'model': {spec!r} is not a built-in model ({', '.join(sorted(BUILT_IN))}) or \"package.module:function\"; "
             'write it like "my_models.vla:build"'
         )
     try:

@@ -1,0 +1,223 @@
+"""Interrupted sweeps continue with nothing lost or duplicated: real CLI processes, real signals, real Ray/Optuna/MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The CLI's Ray workers import the test models (`resume_plugins`, which wraps `sweep_plugins`) from here.
+PYTHONPATH = os.pathsep.join([str(REPO_ROOT / "tests" / "e2e"), str(REPO_ROOT / "tests" / "search"), str(REPO_ROOT)])
+STEPS, EVAL_EVERY = 60, 10
+
+
+def _spec(tmp_path: Path, name: str, *, num_samples: int, space: dict, sampler: dict, options: dict) -> Path:
+    spec = {
+        "name": name,
+        "objective": {"metric": "val/main/mse", "mode": "min"},
+        "trial": {
+            "model": "resume_plugins:build",
+            "options": options,
+            "steps": STEPS,
+            "eval_every": EVAL_EVERY,
+            "batch_size": 8,
+            "diagnostics": False,
+        },
+        "space": space,
+        "sampler": sampler,
+        "pruner": {"name": "none"},
+        "budget": {"num_samples": num_samples, "max_concurrent": 2, "max_retries": 1},
+        "resources": {"cpu": 1, "gpu": 0},
+        "storage": {"path": str(tmp_path / "runs")},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _start(*arguments: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    command = [sys.executable, "-m", "weightsearch.cli", *arguments]
+    return subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def _finish(process: subprocess.Popen, timeout: float = 180) -> tuple[int, str, str]:
+    stdout, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stdout, stderr
+
+
+def _study(tmp_path: Path, name: str) -> optuna.Study | None:
+    # Opening a SQLite study creates its tables: only once the sweep has (Ray's folder comes after the study).
+    if not (tmp_path / "runs" / name / "ray").exists():
+        return None
+    try:
+        return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'runs' / name / 'optuna.db'}")
+    except Exception:  # noqa: BLE001 - not created yet, or created this instant
+        return None
+
+
+def _wait_for(tmp_path: Path, name: str, condition, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        study = _study(tmp_path, name)
+        if study is not None and condition(study.get_trials(deepcopy=False)):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for the sweep {name}")
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_hard(process: subprocess.Popen) -> None:
+    """SIGKILL the driver's process group, and whatever Ray started in a group of its own."""
+    family = _descendants(process.pid)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    for pid in family:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _running_with_values(trials) -> bool:
+    return any(t.state.name == "RUNNING" and t.intermediate_values for t in trials)
+
+
+def _finished(count: int):
+    return lambda trials: sum(t.state.is_finished() for t in trials) >= count and _running_with_values(trials)
+
+
+def _check_complete(tmp_path: Path, name: str, num_samples: int) -> optuna.Study:
+    study = _study(tmp_path, name)
+    states = [trial.state.name for trial in study.trials]
+    assert states.count("RUNNING") == 0, states
+    assert len(states) == num_samples and set(states) == {"COMPLETE"}, states
+    assert [trial.number for trial in study.trials] == list(range(num_samples))
+    return study
+
+
+def _first_steps_after_resume(tmp_path: Path, name: str, number: int) -> list[int]:
+    """The first step each run of trial ``number`` continued from a checkpoint reported (folders ``trial_<number>_<ray id>``)."""
+    experiment = tmp_path / "runs" / name / "ray" / name
+    firsts = []
+    for folder in sorted(experiment.glob(f"trial_{number:05d}_*")):
+        lines = (folder / "result.json").read_text().splitlines() if (folder / "result.json").exists() else []
+        if lines:
+            firsts.append(int(json.loads(lines[0])["step"]))
+    return firsts
+
+
+def _child_runs_per_trial(tmp_path: Path, name: str) -> dict[str, int]:
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'runs' / name / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(name)
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`weightsearch.kind` = 'trial'")
+    counts: dict[str, int] = {}
+    for run in runs:
+        number = run.data.tags["optuna.trial_number"]
+        counts[number] = counts.get(number, 0) + 1
+    return counts
+
+
+LR_SPACE = {"parameters": {"lr": {"float": [1.0e-3, 1.0e-2], "log": True}}}
+TPE = {"name": "tpe", "seed": 0, "options": {"n_startup_trials": 2}}
+
+
+def test_sigkill_twice_then_resume_and_extend(tmp_path):
+    name = "killed"
+    spec = _spec(tmp_path, name, num_samples=5, space=LR_SPACE, sampler=TPE, options={"step_sleep_s": 0.05})
+    storage = str(tmp_path / "runs")
+
+    # Kill 1: as soon as the first trial has reported (checkpointed) once.
+    run = _start("run", str(spec))
+    _wait_for(tmp_path, name, _running_with_values, run)
+    _kill_hard(run)
+
+    # Kill 2: during the resume, once two trials have finished and another is mid-way.
+    resume = _start("resume", name, "--storage-path", storage)
+    _wait_for(tmp_path, name, _finished(2), resume)
+    _kill_hard(resume)
+    before = {t.number: t.value for t in _study(tmp_path, name).trials if t.state.name == "COMPLETE"}
+    unfinished = [t.number for t in _study(tmp_path, name).trials if t.state.name == "RUNNING"]
+    assert len(before) >= 2 and unfinished
+
+    code, stdout, stderr = _finish(_start("resume", name, "--storage-path", storage))
+    assert code == 0, stderr[-3000:]
+    assert "sweep killed ended" in stdout and "interrupted" not in stdout
+    study = _check_complete(tmp_path, name, 5)
+    assert {number: study.trials[number].value for number in before} == before
+    for number in unfinished:
+        resumed_from = study.trials[number].user_attrs["resumed_from"]
+        firsts = _first_steps_after_resume(tmp_path, name, number)
+        # Continued from its checkpoint: the last run's first report comes after the trial's first step.
+        if resumed_from[-1] != "scratch":
+            assert firsts[-1] > EVAL_EVERY, (number, resumed_from, firsts)
+        assert sorted(study.trials[number].intermediate_values) == list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
+
+    # Extension: a larger --num-samples adds trials to the finished study.
+    code, stdout, stderr = _finish(_start("resume", name, "--storage-path", storage, "--num-samples", "6"))
+    assert code == 0, stderr[-3000:]
+    study = _check_complete(tmp_path, name, 6)
+    assert {number: study.trials[number].value for number in before} == before
+    assert _child_runs_per_trial(tmp_path, name) == {str(number): 1 for number in range(6)}
+
+
+def test_sigint_stops_gracefully_and_resumes_and_a_failing_trial_ends_fail_after_its_retry(tmp_path):
+    name = "interrupted"
+    # Seed 0 draws 3 then None: trial 0 hits a NaN loss at step 3 every time it runs, trial 1 never.
+    space = {"parameters": {"options.nan_at_step": {"choice": [None, 3]}}}
+    random = {"name": "random", "seed": 0}
+    spec = _spec(tmp_path, name, num_samples=3, space=space, sampler=random, options={"step_sleep_s": 0.05})
+    storage = str(tmp_path / "runs")
+    run = _start("run", str(spec))
+    _wait_for(tmp_path, name, _running_with_values, run)
+    run.send_signal(signal.SIGINT)
+    code, stdout, stderr = _finish(run, timeout=120)
+    assert code == 0, stderr[-3000:]
+    assert f"continue with `weightsearch resume {name} --storage-path {storage}`" in stdout, stdout
+    assert any(t.state.name == "RUNNING" for t in _study(tmp_path, name).trials)
+
+    code, stdout, stderr = _finish(_start("resume", name, "--storage-path", storage))
+    assert code == 0, stderr[-3000:]
+    trials = _study(tmp_path, name).trials
+    assert len(trials) == 3
+    experiment = tmp_path / "runs" / name / "ray" / name
+    for trial in trials:
+        poisoned = trial.user_attrs["params"]["options.nan_at_step"] == 3
+        assert trial.state.name == ("FAIL" if poisoned else "COMPLETE"), (trial.number, trial.state)
+        if poisoned:
+            assert "NonFiniteLossError" in trial.user_attrs["fail_reason"], trial.user_attrs
+            # max_retries=1: Ray appended the failure and its retry's (more if a resume ran it again).
+            errors = (experiment / f"trial_{trial.number:05d}" / "error.txt").read_text()
+            assert errors.count("Failure #") >= 2, errors[-2000:]
+    assert [trial.state.name for trial in trials[:2]] == ["FAIL", "COMPLETE"]

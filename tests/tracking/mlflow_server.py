@@ -1,0 +1,83 @@
+"""A real `mlflow server` subprocess for the tests: own process group, SQLite backend, stopped by group, restartable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+STARTUP_TIMEOUT_S = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class MlflowServer:
+    """``mlflow server`` on 127.0.0.1:``port`` with its store under ``root``; :meth:`stop` and :meth:`start` again keep both."""
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        self.root = root
+        self.port = port or free_port()
+        self.backend = f"sqlite:///{root / 'mlflow.db'}"
+        self.artifacts = root / "artifacts"
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
+            "--backend-store-uri", self.backend, "--artifacts-destination", str(self.artifacts), "--workers", "1",
+        ]
+        # The job runner (huey consumers) is not needed to record runs and slows start-up.
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        with (self.root / "server.log").open("a") as log:
+            self._process = subprocess.Popen(
+                command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {(self.root / 'server.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not answer /health within {STARTUP_TIMEOUT_S} s")
+
+    def stop(self) -> None:
+        """SIGTERM the server's process group (uvicorn runs in a child), SIGKILL what is left after 20 s."""
+        if self._process is None:
+            return
+        group = self._process.pid  # start_new_session: the process group id is the leader's pid
+        try:
+            os.killpg(group, signal.SIGTERM)
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(group, signal.SIGKILL)
+            self._process.wait()
+        except ProcessLookupError:
+            pass
+        # uvicorn's worker may outlive the leader for a moment and still hold the port.
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                os.killpg(group, 0 if time.monotonic() < deadline else signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        self._process = None

@@ -1,0 +1,112 @@
+"""`weightsearch best` and `weightsearch show`: a recorded sweep, read back from MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from weightsearch.redact import without_password
+from weightsearch.errors import UserError
+from weightsearch.tracking import names
+from weightsearch.tracking.query import (
+    RankedTrial,
+    RecordedSweep,
+    best_trials,
+    open_sweep,
+    state_counts,
+    strategy_summaries,
+    trial_runs,
+)
+
+
+def best_command(args: argparse.Namespace) -> int:
+    """Print the best COMPLETE trials of sweep ``args.name``: a table, JSON, or (rank 1) a trial config YAML."""
+    sweep = open_sweep(args.name, tracking_uri=args.tracking_uri, storage_path=args.storage_path)
+    trials = best_trials(sweep, top=args.top, filter_string=args.filter)
+    if args.format == "json":
+        print(json.dumps([trial.as_json(sweep.objectives) for trial in trials], indent=2))
+    elif args.format == "yaml":
+        print(_trial_config_yaml(sweep, trials), end="")
+    else:
+        _print_table(sweep, trials)
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    """Print sweep ``args.name``'s parent run, its trials per state and a per-strategy summary."""
+    sweep = open_sweep(args.name, tracking_uri=args.tracking_uri, storage_path=args.storage_path)
+    runs = trial_runs(sweep)
+    objectives = sweep.objectives
+    console = Console(highlight=False)
+    tags = sweep.parent.data.tags
+    console.print(f"sweep        {sweep.name}  (sampler {tags.get(names.SAMPLER)}, pruner {tags.get(names.PRUNER)})")
+    console.print(f"tracking URI {without_password(sweep.location.tracking_uri)}")
+    console.print(f"experiment   {sweep.location.experiment} (id {sweep.experiment_id})")
+    console.print(f"parent run   {sweep.parent.info.run_id} ({sweep.parent.info.status})")
+    if sweep.url:
+        console.print(f"URL          {sweep.url}")
+    console.print(f"objective    {', '.join(f'{metric} ({direction})' for metric, direction in objectives)}")
+    counts = state_counts(runs)
+    console.print("trials       " + ", ".join(f"{state} {count}" for state, count in counts.items()) + f" (total {len(runs)})")
+    table = Table(title=f"per strategy, by {objectives[0][0]}")
+    for column in ("strategy", "trials", "complete", "best", "median"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for summary in strategy_summaries(runs, objectives[0]):
+        table.add_row(summary.strategy, str(summary.trials), str(summary.complete),
+                      _number(summary.best), _number(summary.median))
+    console.print(table)
+    return 0
+
+
+def _trial_config_yaml(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> str:
+    """The best trial's resolved TrialConfig as YAML that `weightsearch train` reads as is."""
+    if not trials:
+        raise UserError(f"sweep {sweep.name!r} has no COMPLETE trial (matching --filter): no configuration to emit")
+    best = trials[0]
+    if best.config is None:
+        raise UserError(f"trial {best.trial_number} of sweep {sweep.name!r} has no {names.TRIAL_CONFIG} tag in MLflow")
+    from weightsearch.trial.config import TrialConfig  # here: importing the trial package loads torch
+
+    config = TrialConfig.model_validate(best.config)
+    values = ", ".join(f"{metric}={value:.6g}" for metric, value in best.objectives.items())
+    header = f"# Best trial of sweep {sweep.name!r}: trial {best.trial_number}, MLflow run {best.run_id}, {values}\n"
+    return header + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _print_table(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> None:
+    console = Console(highlight=False)
+    if not trials:
+        console.print(f"sweep {sweep.name!r}: no COMPLETE trial matches")
+        return
+    objectives = [metric for metric, _ in sweep.objectives]
+    # The searched params that differ among the shown trials are what tells them apart.
+    searched = sorted({name for trial in trials for name in trial.params})
+    varying = [name for name in searched if len({json.dumps(trial.params.get(name)) for trial in trials}) > 1]
+    shown = (["strategy"] if "strategy" in searched and "strategy" not in varying else []) + varying
+    table = Table(title=f"best trials of {sweep.name}")
+    for column in ("rank", "trial", *objectives, *shown):
+        table.add_column(column, overflow="fold")
+    table.add_column("run id", no_wrap=True)  # to copy whole
+    for rank, trial in enumerate(trials, start=1):
+        table.add_row(
+            str(rank),
+            str(trial.trial_number),
+            *(_number(trial.objectives[metric]) for metric in objectives),
+            *(_value(trial.params.get(name)) for name in shown),
+            trial.run_id,
+        )
+    console.print(table)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def _value(value: Any) -> str:
+    return _number(value) if isinstance(value, float) else str(value)

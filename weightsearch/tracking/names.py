@@ -1,0 +1,96 @@
+"""How a sweep appears in MLflow: tag and metric names, and the conversion of values into params.
+
+A sweep is one parent run (``weightsearch.kind=sweep``) with one nested child run per Optuna trial
+(``weightsearch.kind=trial``, ``mlflow.parentRunId``); the queries of ``best`` and ``show`` and a
+resumed sweep find runs by these tags, so they are the stable contract of this package.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+from weightsearch.redact import without_password
+
+KIND = "weightsearch.kind"
+KIND_SWEEP = "sweep"
+KIND_TRIAL = "trial"
+
+# parent run
+SWEEP = "weightsearch.sweep"
+# One id per Optuna study, kept in the study's user attributes: a resumed sweep finds its parent run
+# by it, while a new sweep reusing a name (after its run directory was deleted) gets a new parent.
+SWEEP_ID = "weightsearch.sweep_id"
+SAMPLER = "weightsearch.sampler"
+PRUNER = "weightsearch.pruner"
+RAY_ADDRESS = "weightsearch.ray_address"
+OBJECTIVES = "weightsearch.objectives"  # JSON list of {"metric", "direction"}, in the spec's order
+VERSION_PREFIX = "weightsearch.version."
+BEST_PREFIX = "weightsearch.best."
+BEST_METRIC_PREFIX = "best/"
+
+# child runs
+PARENT_RUN_ID = MLFLOW_PARENT_RUN_ID
+SWEEP_RUN_ID = "weightsearch.sweep_run_id"
+TRIAL_NUMBER = "optuna.trial_number"
+RAY_TRIAL_ID = "ray.trial_id"
+TRIAL_STATE = "weightsearch.trial_state"
+FAIL_REASON = "weightsearch.fail_reason"  # why a FAIL trial failed (one line)
+STOP_REASON = "weightsearch.stop_reason"  # why a PRUNED trial was stopped from outside the pruner (time budget)
+TRIAL_CONFIG = "weightsearch.trial_config"  # JSON of the resolved TrialConfig (what `best --format yaml` emits)
+SEARCHED = "weightsearch.searched"  # JSON list of the param names the search space sampled
+
+TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
+
+# MLflow accepts only these characters in metric, param and tag names (mlflow/utils/validation.py);
+# one bad name makes a whole log_batch fail, so names are repaired before sending.
+_INVALID_NAME_CHARACTERS = re.compile(r"[^/\w.\- :]")
+
+
+def safe_name(name: str) -> str:
+    """``name`` with every character MLflow rejects replaced by ``_``."""
+    return _INVALID_NAME_CHARACTERS.sub("_", name)
+
+
+def quote(value: str) -> str:
+    """``value`` as a string literal of an MLflow search filter."""
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys, e.g. ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def param_value(value: Any) -> str:
+    """A value as an MLflow param string (JSON unless a string), redacted, within MLflow's length limit."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return without_password(text)[:MAX_PARAM_VAL_LENGTH]
+
+
+def as_params(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``mapping`` flattened into MLflow params (safe names, string values)."""
+    return {safe_name(key): param_value(value) for key, value in flatten(mapping, prefix).items()}
+
+
+def numeric_metrics(result: Mapping[str, Any], skip: frozenset[str] = frozenset()) -> dict[str, float]:
+    """The numeric entries of ``result`` under MLflow-safe names; strings, dicts, bools and ``skip`` left out."""
+    metrics: dict[str, float] = {}
+    for key, value in result.items():
+        if key in skip or isinstance(value, bool) or not isinstance(value, numbers.Real):
+            continue
+        metrics[safe_name(key)] = float(value)
+    return metrics

@@ -1,0 +1,265 @@
+"""Read a recorded sweep back from MLflow: where it is, its best trials, and a summary per strategy.
+
+Everything here reads MLflow, never the run directory's Optuna database: ``best`` and ``show`` work
+from any machine that can reach the tracking server.
+
+Which tracking URI (``best``/``show`` without ``--tracking-uri``): the run directory of the sweep,
+``<storage path>/<name>`` (storage path ``--storage-path``, default ``ws-runs``), holds the resolved
+``spec.yaml`` the sweep ran with; its ``tracking.uri`` is used when set, else the run directory's
+SQLite store (``mlflow.db``). The experiment is the spec's ``tracking.experiment``, else the sweep name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from weightsearch.redact import without_password
+from weightsearch.errors import UserError
+from weightsearch.search.paths import RunPaths
+from weightsearch.tracking import names
+from weightsearch.tracking.connection import check_tracking_uri, is_remote
+
+Objective = tuple[str, str]  # (metric, "minimize" | "maximize")
+
+
+@dataclass(frozen=True)
+class SweepLocation:
+    """The tracking URI and MLflow experiment a sweep was recorded in."""
+
+    tracking_uri: str
+    experiment: str
+
+
+@dataclass(frozen=True)
+class RecordedSweep:
+    """A sweep's parent run in MLflow, opened for queries."""
+
+    name: str
+    client: MlflowClient
+    location: SweepLocation
+    experiment_id: str
+    parent: Run
+
+    @property
+    def objectives(self) -> list[Objective]:
+        recorded = json.loads(self.parent.data.tags.get(names.OBJECTIVES, "[]"))
+        return [(entry["metric"], entry["direction"]) for entry in recorded]
+
+    @property
+    def url(self) -> str | None:
+        """The parent run's page in the MLflow UI (remote servers only)."""
+        if not is_remote(self.location.tracking_uri):
+            return None
+        base = without_password(self.location.tracking_uri).rstrip("/")
+        return f"{base}/#/experiments/{self.experiment_id}/runs/{self.parent.info.run_id}"
+
+
+@dataclass(frozen=True)
+class RankedTrial:
+    """One trial's child run with what ``best`` shows of it."""
+
+    trial_number: int
+    run_id: str
+    state: str
+    objectives: dict[str, float]
+    params: dict[str, Any]
+    config: dict[str, Any] | None
+
+    def as_json(self, objectives: Sequence[Objective]) -> dict[str, Any]:
+        first = objectives[0][0]
+        return {
+            "trial_number": self.trial_number,
+            "run_id": self.run_id,
+            "state": self.state,
+            "objective": {"name": first, "value": self.objectives[first]},
+            "objectives": [{"name": metric, "direction": direction, "value": self.objectives[metric]}
+                           for metric, direction in objectives],
+            "params": self.params,
+            "config": self.config,
+        }
+
+
+def locate(name: str, *, tracking_uri: str | None = None, storage_path: str | None = None) -> SweepLocation:
+    """Where sweep ``name`` was recorded (see the module docstring for the rule)."""
+    paths = RunPaths.of(name, storage_path)
+    recorded = _recorded_tracking(paths.spec_file)
+    experiment = recorded.get("experiment") or name
+    if tracking_uri:
+        return SweepLocation(tracking_uri, experiment)
+    if recorded.get("uri"):
+        return SweepLocation(recorded["uri"], experiment)
+    if not (paths.dir / "mlflow.db").exists():
+        raise UserError(
+            f"sweep {name!r}: no run directory with an MLflow store at {paths.dir}; "
+            "pass --storage-path (the sweep's storage path) or --tracking-uri"
+        )
+    return SweepLocation(paths.tracking_uri, experiment)
+
+
+def open_sweep(name: str, *, tracking_uri: str | None = None, storage_path: str | None = None) -> RecordedSweep:
+    """The parent run of sweep ``name``; :class:`UserError` when MLflow has no such experiment or sweep."""
+    location = locate(name, tracking_uri=tracking_uri, storage_path=storage_path)
+    check_tracking_uri(location.tracking_uri)
+    client = MlflowClient(location.tracking_uri)
+    shown_uri = without_password(location.tracking_uri)
+    experiment = client.get_experiment_by_name(location.experiment)
+    if experiment is None:
+        raise UserError(
+            f"sweep {name!r}: no MLflow experiment {location.experiment!r} at {shown_uri}; "
+            "check the name, or pass the --tracking-uri it was recorded at"
+        )
+    parents = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{names.KIND}` = 'sweep' and tags.`{names.SWEEP}` = {names.quote(name)}",
+        order_by=["attributes.start_time DESC"],  # the latest sweep of that name
+        max_results=1,
+    )
+    if not parents:
+        raise UserError(
+            f"sweep {name!r}: MLflow experiment {location.experiment!r} at {shown_uri} has no sweep of that name; "
+            "check the name"
+        )
+    return RecordedSweep(name, client, location, experiment.experiment_id, parents[0])
+
+
+def trial_runs(sweep: RecordedSweep, *, state: str | None = None, filter_string: str | None = None) -> list[Run]:
+    """Every child run of ``sweep`` (optionally in one ``state``, and matching an MLflow ``filter_string``)."""
+    clauses = [f"tags.`{names.PARENT_RUN_ID}` = {names.quote(sweep.parent.info.run_id)}"]
+    if state is not None:
+        clauses.append(f"tags.`{names.TRIAL_STATE}` = {names.quote(state)}")
+    if filter_string:
+        clauses.append(filter_string)
+    runs: list[Run] = []
+    page_token = None
+    while True:
+        try:
+            page = sweep.client.search_runs(
+                [sweep.experiment_id], filter_string=" and ".join(clauses), max_results=1000, page_token=page_token
+            )
+        except MlflowException as error:
+            if filter_string:
+                raise UserError(
+                    f"--filter {filter_string!r} is not a valid MLflow filter ({str(error).splitlines()[0]}); "
+                    """write e.g. "params.strategy = 'gradnorm'" """.strip()
+                ) from None
+            raise
+        runs.extend(page)
+        page_token = page.token
+        if not page_token:
+            return runs
+
+
+def rank(runs: Sequence[Run], objectives: Sequence[Objective]) -> list[RankedTrial]:
+    """Runs best first by the objective, ties broken by Optuna trial number (deterministic, unlike ray#47358).
+
+    With several objectives: non-dominated runs first (Pareto rank), then by the first objective.
+    Runs without a finite value for every objective cannot be ranked and are left out.
+    """
+    trials = [trial for trial in (_ranked_trial(run, objectives) for run in runs) if trial is not None]
+    signs = [1.0 if direction == "minimize" else -1.0 for _, direction in objectives]
+    costs = {trial.run_id: [sign * trial.objectives[metric] for sign, (metric, _) in zip(signs, objectives)]
+             for trial in trials}
+    levels = _pareto_levels(costs) if len(objectives) > 1 else dict.fromkeys(costs, 0)
+    return sorted(trials, key=lambda trial: (levels[trial.run_id], costs[trial.run_id][0], trial.trial_number))
+
+
+def best_trials(sweep: RecordedSweep, *, top: int, filter_string: str | None = None) -> list[RankedTrial]:
+    """The ``top`` best COMPLETE trials of ``sweep`` (after ``filter_string``)."""
+    if top < 1:
+        raise UserError(f"--top must be at least 1 (got {top})")
+    return rank(trial_runs(sweep, state="COMPLETE", filter_string=filter_string), sweep.objectives)[:top]
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    """How one weighting strategy did: COMPLETE trials, and their best and median objective."""
+
+    strategy: str
+    trials: int
+    complete: int
+    best: float | None
+    median: float | None
+
+
+def state_counts(runs: Sequence[Run]) -> dict[str, int]:
+    counts = dict.fromkeys(names.TRIAL_STATES, 0)
+    for run in runs:
+        state = run.data.tags.get(names.TRIAL_STATE, "RUNNING")
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def strategy_summaries(runs: Sequence[Run], objective: Objective) -> list[StrategySummary]:
+    """Per strategy (its ``strategy`` param): trials, COMPLETE ones, best and median objective; best strategy first."""
+    metric, direction = objective
+    by_strategy: dict[str, list[Run]] = {}
+    for run in runs:
+        by_strategy.setdefault(run.data.params.get("strategy", "?"), []).append(run)
+    summaries = []
+    for strategy, group in by_strategy.items():
+        values = [
+            run.data.metrics[metric]
+            for run in group
+            if run.data.tags.get(names.TRIAL_STATE) == "COMPLETE" and math.isfinite(run.data.metrics.get(metric, math.nan))
+        ]
+        best = (min(values) if direction == "minimize" else max(values)) if values else None
+        summaries.append(
+            StrategySummary(strategy, len(group), len(values), best, statistics.median(values) if values else None)
+        )
+    sign = 1.0 if direction == "minimize" else -1.0
+    return sorted(summaries, key=lambda s: (s.best is None, sign * (s.best or 0.0), s.strategy))
+
+
+def _ranked_trial(run: Run, objectives: Sequence[Objective]) -> RankedTrial | None:
+    values = {metric: run.data.metrics.get(metric, math.nan) for metric, _ in objectives}
+    if not all(math.isfinite(value) for value in values.values()):
+        return None
+    config = json.loads(run.data.tags[names.TRIAL_CONFIG]) if names.TRIAL_CONFIG in run.data.tags else None
+    searched = json.loads(run.data.tags.get(names.SEARCHED, "[]"))
+    typed = names.flatten(config) if config is not None else {}
+    params = {name: typed.get(name, run.data.params.get(names.safe_name(name))) for name in searched}
+    return RankedTrial(
+        trial_number=int(run.data.tags[names.TRIAL_NUMBER]),
+        run_id=run.info.run_id,
+        state=run.data.tags.get(names.TRIAL_STATE, "RUNNING"),
+        objectives=values,
+        params=params,
+        config=config,
+    )
+
+
+def _pareto_levels(costs: dict[str, list[float]]) -> dict[str, int]:
+    """Non-dominated sorting of minimized cost vectors: level 0 is the Pareto front, level 1 the next, …"""
+    remaining = dict(costs)
+    levels: dict[str, int] = {}
+    level = 0
+    while remaining:
+        front = [key for key, cost in remaining.items() if not any(_dominates(other, cost) for other in remaining.values())]
+        for key in front:
+            levels[key] = level
+            del remaining[key]
+        level += 1
+    return levels
+
+
+def _dominates(first: list[float], second: list[float]) -> bool:
+    return all(a <= b for a, b in zip(first, second)) and any(a < b for a, b in zip(first, second))
+
+
+def _recorded_tracking(spec_file: Path) -> dict[str, Any]:
+    """The ``tracking`` section of the resolved spec the sweep ran with (empty when there is none)."""
+    if not spec_file.is_file():
+        return {}
+    data = yaml.safe_load(spec_file.read_text()) or {}
+    return data.get("tracking") or {}
