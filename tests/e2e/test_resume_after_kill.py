@@ -221,3 +221,26 @@ def test_sigint_stops_gracefully_and_resumes_and_a_failing_trial_ends_fail_after
             errors = (experiment / f"trial_{trial.number:05d}" / "error.txt").read_text()
             assert errors.count("Failure #") >= 2, errors[-2000:]
     assert [trial.state.name for trial in trials[:2]] == ["FAIL", "COMPLETE"]
+
+
+def test_sigkill_while_only_the_last_trial_runs_then_resume(tmp_path):
+    name = "nearly_done"
+    num_samples = 3
+    # 0.1 s a step: the last trial runs ~6 s, a window wide enough to kill it between its first report and its end.
+    spec = _spec(tmp_path, name, num_samples=num_samples, space=LR_SPACE, sampler=TPE, options={"step_sleep_s": 0.1})
+    storage = str(tmp_path / "runs")
+
+    run = _start("run", str(spec))
+    _wait_for(tmp_path, name, _finished(num_samples - 1), run)
+    _kill_hard(run)
+    trials = _study(tmp_path, name).trials
+    before = {t.number: t.value for t in trials if t.state.name == "COMPLETE"}
+    unfinished = [t.number for t in trials if t.state.name == "RUNNING"]
+    assert len(before) == num_samples - 1 and len(unfinished) == 1, [t.state.name for t in trials]
+
+    code, stdout, stderr = _finish(_start("resume", name, "--storage-path", storage))
+    assert code == 0, stderr[-3000:]
+    study = _check_complete(tmp_path, name, num_samples)
+    assert {number: study.trials[number].value for number in before} == before
+    assert sorted(study.trials[unfinished[0]].intermediate_values) == list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
+    assert _child_runs_per_trial(tmp_path, name) == {str(number): 1 for number in range(num_samples)}

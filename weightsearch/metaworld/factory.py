@@ -17,7 +17,9 @@ from weightsearch.metaworld.model import PATCHES_PER_SIDE, MetaWorldPolicy
 from weightsearch.metaworld.rendering import check_renderer
 from weightsearch.metaworld.rollout import success_rates
 from weightsearch.metaworld.suite import CAMERAS, resolve_tasks
-from weightsearch.metaworld.tasks import LOSS_FORMS, TASKS, offline_metrics, policy_of, shared_parameters, task_losses
+from weightsearch.metaworld.tasks import offline_metrics, policy_of, shared_parameters, task_losses
+# The same five tasks as the reference VLA, so search spaces and strategies carry over unchanged.
+from weightsearch.vla.tasks import LOSS_FORMS, TASKS
 from weightsearch.trial.components import TrialComponents
 
 OPTIONS = (

@@ -20,14 +20,6 @@ from weightsearch.metaworld.instructions import instructions, tokenize
 from weightsearch.metaworld.model import MetaWorldPolicy, PolicyInputs, to_patches
 from weightsearch.metaworld.rollout import Observations
 
-TASKS = ("action", "action_token", "align", "recon_patch", "recon_token")
-LOSS_FORMS = {
-    "action": "regression",
-    "action_token": "classification",
-    "align": "classification",
-    "recon_patch": "regression",
-    "recon_token": "classification",
-}
 
 
 def task_losses(model: MetaWorldPolicy, batch: MetaWorldBatch, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
