@@ -80,6 +80,15 @@ class OptunaSearcher(Searcher):
         else:
             self.bridge.complete(trial_id, result)
 
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: the search state lives in the Optuna study, which `weightsearch resume` reads.
+
+        Overridden so that Ray's experiment snapshots do not warn that the searcher cannot save.
+        """
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Nothing to restore (see :meth:`save`)."""
+
 
 def _pop_first(resumed: dict[int, Path | None]) -> tuple[int, Path | None]:
     number = next(iter(resumed))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,8 +12,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from weightsearch.redact import without_password
 from weightsearch.errors import UserError
+from weightsearch.redact import without_password
 from weightsearch.tracking import names
 from weightsearch.tracking.query import (
     RankedTrial,
@@ -80,25 +81,31 @@ def _trial_config_yaml(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> s
 
 
 def _print_table(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> None:
-    console = Console(highlight=False)
+    # Piped output gets room for the whole run id (rich would assume 80 columns).
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     if not trials:
         console.print(f"sweep {sweep.name!r}: no COMPLETE trial matches")
         return
     objectives = [metric for metric, _ in sweep.objectives]
     # The searched params that differ among the shown trials are what tells them apart.
     searched = sorted({name for trial in trials for name in trial.params})
-    varying = [name for name in searched if len({json.dumps(trial.params.get(name)) for trial in trials}) > 1]
+    varying = [
+        name for name in searched if len(trials) == 1 or len({json.dumps(trial.params.get(name)) for trial in trials}) > 1
+    ]
     shown = (["strategy"] if "strategy" in searched and "strategy" not in varying else []) + varying
     table = Table(title=f"best trials of {sweep.name}")
-    for column in ("rank", "trial", *objectives, *shown):
-        table.add_column(column, overflow="fold")
+    for column in ("rank", "trial", *objectives):
+        table.add_column(column, justify="right", no_wrap=True)
+    # One cell of name=value lines keeps the table readable at 80 columns whatever the space's size.
+    table.add_column("params", min_width=30, overflow="fold")
     table.add_column("run id", no_wrap=True)  # to copy whole
     for rank, trial in enumerate(trials, start=1):
+        params = "\n".join(f"{name.removeprefix('strategy_params.')}={_value(trial.params.get(name))}" for name in shown)
         table.add_row(
             str(rank),
             str(trial.trial_number),
             *(_number(trial.objectives[metric]) for metric in objectives),
-            *(_value(trial.params.get(name)) for name in shown),
+            params,
             trial.run_id,
         )
     console.print(table)
