@@ -35,7 +35,6 @@ from ray import tune
 
 from weightsearch.errors import UserError
 from weightsearch.search.bridge import OptunaBridge
-from weightsearch.search.summary import summarize
 from weightsearch.search.trainable import with_resources
 from weightsearch.search.tuner import (
     SweepResult,
@@ -44,6 +43,7 @@ from weightsearch.search.tuner import (
     _connect_ray,
     build_tuner,
     study_storage,
+    sweep_result,
 )
 from weightsearch.spec import SweepSpec, make_pruner, make_sampler, spec_to_yaml
 from weightsearch.trial.checkpoint import STATE_FILE, load_checkpoint
@@ -90,14 +90,7 @@ def resume_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) ->
         finally:
             if owns_ray:
                 ray.shutdown()
-    return SweepResult(
-        name=spec.name,
-        run_dir=paths.dir,
-        storage=spec.optuna_url,
-        tracking_uri=spec.tracking_uri,
-        summary=summarize(study, spec.optuna_url, spec.metrics),
-        elapsed_s=time.monotonic() - started,
-    )
+    return sweep_result(spec, study, time.monotonic() - started)
 
 
 def last_checkpoint(experiment_dir: Path, number: int) -> Path | None:

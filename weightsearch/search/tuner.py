@@ -45,6 +45,18 @@ class SweepResult:
     elapsed_s: float
 
 
+def sweep_result(spec: SweepSpec, study: optuna.Study, elapsed_s: float) -> SweepResult:
+    """What `run` and `resume` print: where the sweep lives and its study's summary."""
+    return SweepResult(
+        name=spec.name,
+        run_dir=spec.paths.dir,
+        storage=spec.optuna_url,
+        tracking_uri=spec.tracking_uri,
+        summary=summarize(study, spec.optuna_url, spec.metrics),
+        elapsed_s=elapsed_s,
+    )
+
+
 def run_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) -> SweepResult:
     """Run ``spec``: one Ray Tune trial per Optuna trial; ``callbacks`` (e.g. MLflow tracking) run after ours.
 
@@ -82,14 +94,7 @@ def run_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) -> Sw
     finally:
         if owns_ray:
             ray.shutdown()
-    return SweepResult(
-        name=spec.name,
-        run_dir=paths.dir,
-        storage=spec.optuna_url,
-        tracking_uri=spec.tracking_uri,
-        summary=summarize(study, spec.optuna_url, spec.metrics),
-        elapsed_s=elapsed,
-    )
+    return sweep_result(spec, study, elapsed)
 
 
 def build_tuner(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,25 +12,13 @@ from torch import nn
 from weightsearch.errors import UserError
 from weightsearch.weighting._indexing import TaskIndex, scatter, stack_losses
 from weightsearch.weighting._params import check_count, check_number, check_tasks
-from weightsearch.weighting._registry import build
+from weightsearch.weighting._registry import build, registrar
 
 NORMALIZERS: dict[str, type["LossNormalizer"]] = {}
 """Registered loss normalizers by the name a spec uses (``normalization: ema``)."""
 
-Normalizer = TypeVar("Normalizer", bound=type["LossNormalizer"])
-
-
-def register_normalizer(name: str) -> Callable[[Normalizer], Normalizer]:
-    """Class decorator that registers a loss normalizer under ``name``."""
-
-    def decorate(cls: Normalizer) -> Normalizer:
-        if name in NORMALIZERS:
-            raise ValueError(f"a loss normalizer named {name!r} is already registered")
-        cls.name = name
-        NORMALIZERS[name] = cls
-        return cls
-
-    return decorate
+register_normalizer = registrar(NORMALIZERS, "loss normalizer")
+"""Class decorator that registers a loss normalizer under a name: ``@register_normalizer("ema")``."""
 
 
 def make_normalizer(name: str, tasks: Sequence[str], **params: Any) -> "LossNormalizer":

@@ -12,20 +12,27 @@ from weightsearch.weighting._base import WeightingStrategy
 STRATEGIES: dict[str, type[WeightingStrategy]] = {}
 """Registered weighting strategies by the name a spec uses (``strategy: gradnorm``)."""
 
-Strategy = TypeVar("Strategy", bound=type[WeightingStrategy])
+Registered = TypeVar("Registered", bound=type)
 
 
-def register(name: str) -> Callable[[Strategy], Strategy]:
-    """Class decorator that registers a strategy under ``name``."""
+def registrar(registry: dict[str, Any], kind: str) -> Callable[[str], Callable[[Registered], Registered]]:
+    """A class decorator factory that registers classes in ``registry`` by name (``kind`` names them in errors)."""
 
-    def decorate(cls: Strategy) -> Strategy:
-        if name in STRATEGIES:
-            raise ValueError(f"a weighting strategy named {name!r} is already registered")
-        cls.name = name
-        STRATEGIES[name] = cls
-        return cls
+    def register_as(name: str) -> Callable[[Registered], Registered]:
+        def decorate(cls: Registered) -> Registered:
+            if name in registry:
+                raise ValueError(f"a {kind} named {name!r} is already registered")
+            cls.name = name
+            registry[name] = cls
+            return cls
 
-    return decorate
+        return decorate
+
+    return register_as
+
+
+register = registrar(STRATEGIES, "weighting strategy")
+"""Class decorator that registers a strategy under a name: ``@register("gradnorm")``."""
 
 
 def build(kind: str, registry: dict[str, type], name: str, tasks: Sequence[str], params: dict[str, Any]) -> Any:
