@@ -42,6 +42,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--align", type=_values, default=GRID, help="comma-separated λ_align values")
     parser.add_argument("--recon", type=_values, default=GRID, help="comma-separated λ_recon values")
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps")
+    parser.add_argument(
+        "--eval-every", type=int, default=None, help="steps between evaluations (default: only at the end); each is kept as the trial's curve"
+    )
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="items per batch (actions + captions)")
     parser.add_argument("--lr", type=float, default=LR, help="peak learning rate")
     parser.add_argument("--options", type=json.loads, default={}, help="factory options as JSON, e.g. '{\"size\": \"small\"}'")
@@ -68,7 +71,7 @@ def trial_settings(arguments: argparse.Namespace) -> dict[str, Any]:
         "strategy": "fixed",
         "device": "cpu",
         "steps": arguments.steps,
-        "eval_every": arguments.steps,  # only the final evaluation counts here
+        "eval_every": arguments.eval_every or arguments.steps,
         "batch_size": arguments.batch_size,
         "lr": arguments.lr,
     }
@@ -83,8 +86,9 @@ def run_point(settings: dict[str, Any], align: float, recon: float, seed: int) -
     torch.set_num_threads(1)
     weights = {"action": 1.0, "action_token": 1.0, "align": align, "recon_patch": recon, "recon_token": recon}
     config = TrialConfig(**settings, strategy_params={"weights": weights}, seed=seed)
+    curve: list[list[float]] = []
     started = time.perf_counter()
-    metrics = train(config)
+    metrics = train(config, report=lambda values, checkpoint: curve.append([values["step"], values[OBJECTIVE]]))
     return {
         "align": align,
         "recon": recon,
@@ -93,6 +97,7 @@ def run_point(settings: dict[str, Any], align: float, recon: float, seed: int) -
         "machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}",
         "wall_s": time.perf_counter() - started,
         "metrics": {name: value for name, value in metrics.items() if name.startswith(("val/", "time/"))},
+        "curve": curve,
     }
 
 

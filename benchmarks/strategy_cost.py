@@ -1,245 +1,346 @@
-"""Training-step time of each weighting strategy relative to a plain weighted sum.
+"""Strategy step cost: each weighting strategy's training-step time relative to a plain weighted sum.
 
-Run ``python -m benchmarks.strategy_cost``. A small transformer with a shared trunk and four task
-heads trains one step per strategy in turn (round-robin, so machine noise hits all alike); after a
-warm-up, each strategy's step time is divided by that of ``Σ λ_i L_i`` written by hand in the same
-round and the median ratio reported. CUDA with bf16 autocast when available, else CPU. Prints a markdown table, writes ``results/strategy_cost.json``.
+Run ``python -m benchmarks.strategy_cost [--quick] [--out DIR]``. The model is the product's reference
+VLA (``weightsearch/vla``), size ``tiny`` on the CPU and ``base`` on CUDA (bf16 autocast, as the
+trainer), built by the trial's own factory and builders. Every row trains its own copy of the same
+initial model on the same batches; a step is what the trainer does (batch, forward, losses in fp32,
+the composite loss, backward, gradient clipping, AdamW, the learning-rate schedule, the per-step
+record into the metric averager), and the baseline row replaces the composite by ``Σ λ_i L_i``
+written by hand (λ_i = 1, the ``fixed`` default). In each round every row runs a block of steps, in
+an order rotated from round to round; each row's ratio is taken to the baseline's block of the same
+round. Warm-up rounds are not timed.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
-import json
-import statistics
+import copy
+import inspect
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from benchmarks.common import (
+    RESULTS_DIR,
+    SuiteReport,
+    Target,
+    format_spread,
+    markdown_table,
+    section,
+    spread,
+    write_report,
+)
 from weightsearch.composite import CompositeLoss
-from weightsearch.weighting import make_strategy
+from weightsearch.trial import TrialConfig
+from weightsearch.trial.averager import MetricAverager
+from weightsearch.trial.components import TrialComponents
+from weightsearch.trial.device import mixed_precision
+from weightsearch.trial.plugin import build_components
+from weightsearch.trial.schedule import warmup_cosine
 
-TASKS = ("action", "action_token", "recon_patch", "recon_token")
-TARGETS = {
-    "fixed": 1.05,
-    "importance": 1.05,
-    "uncertainty": 1.05,
-    "dwa": 1.05,
-    "rlw": 1.05,
-    "famo": 1.05,
-    "gradnorm": 1.3,
-}
-"""Allowed step-time ratio to the plain weighted sum; rows without a target are reported only."""
-
-ROWS = {
-    "fixed": ("fixed", {}, False),
-    "importance": ("importance", {}, False),
-    "uncertainty": ("uncertainty", {}, False),
-    "dwa": ("dwa", {}, False),
-    "rlw": ("rlw", {}, False),
-    "famo": ("famo", {}, False),
-    "gradnorm": ("gradnorm", {}, False),
-    "torchjd (mgda)": ("torchjd", {"aggregator": "mgda"}, False),
-    "fixed + diagnostics": ("fixed", {}, True),
-    "fixed + metrics": ("fixed", {}, False),
-}
-"""Benchmark row → (strategy, its parameters, diagnostics on?); "+ metrics" also reads the record every step."""
-
-RESULTS = Path(__file__).parent / "results" / "strategy_cost.json"
+NAME = "strategy_cost"
+PLAIN = "plain weighted sum"
+THREADS = 1
+"""Torch intra-op threads while measuring: one, so the two rows of a ratio never compete for cores."""
 
 
-class MultiTaskTransformer(nn.Module):
-    """A transformer trunk over token sequences with one head per task; ``shared`` is its last shared layer."""
+@dataclass(frozen=True)
+class Row:
+    """One benchmark row: a strategy as a trial config names it, with diagnostics at every step or never."""
 
-    def __init__(self, width: int = 128, depth: int = 2, vocabulary: int = 256, patch: int = 48) -> None:
-        super().__init__()
-        self.embed = nn.Linear(patch, width)
-        layer = nn.TransformerEncoderLayer(width, nhead=4, dim_feedforward=4 * width, batch_first=True)
-        self.trunk = nn.TransformerEncoder(layer, depth)
-        self.shared = nn.Linear(width, width)
-        self.heads = nn.ModuleDict(
-            {
-                "action": nn.Linear(width, 7),
-                "action_token": nn.Linear(width, 7 * vocabulary),
-                "recon_patch": nn.Linear(width, patch),
-                "recon_token": nn.Linear(width, vocabulary),
-            }
-        )
-        self.vocabulary = vocabulary
-
-    def task_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        features = torch.relu(self.shared(self.trunk(self.embed(batch["patches"]))))
-        pooled = features.mean(dim=1)
-        action_logits = self.heads["action_token"](pooled).view(-1, 7, self.vocabulary)
-        return {
-            "action": F.mse_loss(self.heads["action"](pooled).float(), batch["actions"]),
-            "action_token": F.cross_entropy(action_logits.float().transpose(1, 2), batch["action_tokens"]),
-            "recon_patch": F.mse_loss(self.heads["recon_patch"](features).float(), batch["patches"]),
-            "recon_token": F.cross_entropy(
-                self.heads["recon_token"](features).float().transpose(1, 2), batch["tokens"]
-            ),
-        }
+    label: str
+    strategy: str
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    diagnostics: bool = False
 
 
-def make_batch(device: torch.device, batch_size: int, length: int, vocabulary: int = 256, patch: int = 48) -> dict:
-    """A fixed random batch: the benchmark times compute, not data loading."""
-    generator = torch.Generator().manual_seed(0)
-    batch = {
-        "patches": torch.randn(batch_size, length, patch, generator=generator),
-        "actions": torch.randn(batch_size, 7, generator=generator),
-        "action_tokens": torch.randint(vocabulary, (batch_size, 7), generator=generator),
-        "tokens": torch.randint(vocabulary, (batch_size, length), generator=generator),
+ROWS = (
+    Row("fixed", "fixed"),
+    Row("importance", "importance"),
+    Row("uncertainty", "uncertainty"),
+    Row("dwa", "dwa"),
+    Row("rlw", "rlw"),
+    Row("famo", "famo"),
+    Row("gradnorm", "gradnorm"),
+    # UPGrad needs no cvxpy (cagrad and nash_mtl do).
+    Row("torchjd (upgrad)", "torchjd", {"aggregator": "upgrad"}),
+    Row("fixed + diagnostics", "fixed", diagnostics=True),
+)
+
+CHEAP = ("fixed", "importance", "uncertainty", "dwa", "rlw", "famo")
+CHEAP_LIMIT = 1.05
+GRADNORM_LIMIT = 1.3
+DEFAULT_EVAL_EVERY = TrialConfig.model_fields["eval_every"].default
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: rounds (the unit of a ratio), steps per row in a round, untimed rounds first."""
+
+    rounds: int
+    steps_per_round: int
+    warmup_rounds: int
+
+    @property
+    def total_steps(self) -> int:
+        return (self.warmup_rounds + self.rounds) * self.steps_per_round
+
+
+QUICK = Plan(rounds=6, steps_per_round=3, warmup_rounds=1)
+FULL = Plan(rounds=25, steps_per_round=8, warmup_rounds=2)
+
+
+def run(*, quick: bool, out_dir: Path) -> SuiteReport:
+    """Measure every row against the plain weighted sum and write the bar chart into ``out_dir``."""
+    started = time.perf_counter()
+    plan = QUICK if quick else FULL
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    size = "base" if device.type == "cuda" else "tiny"
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        step_ms = measure(plan, device, size)
+    finally:
+        # python -m benchmarks runs the other suites in this process after this one.
+        torch.set_num_threads(previous_threads)
+
+    labels = list(step_ms)
+    ratios = {label: [mine / plain for mine, plain in zip(step_ms[label], step_ms[PLAIN])] for label in labels}
+    summaries = {
+        label: {"step_ms": spread(step_ms[label]), "ratio": spread(ratios[label])} for label in labels
     }
-    return {name: tensor.to(device) for name, tensor in batch.items()}
+    targets = _targets(summaries)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot = _plot(summaries, out_dir / f"{NAME}.png", device, size)
+    config = _config(ROWS[0], size, device, plan)
+    settings = {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "autocast": "bf16" if device.type == "cuda" else None,
+        "model": f"reference VLA, size {size}",
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "grad_clip": config.grad_clip,
+        "torch_threads": THREADS,
+        "rounds": plan.rounds,
+        "steps_per_round": plan.steps_per_round,
+        "warmup_rounds": plan.warmup_rounds,
+        "rows": {
+            row.label: {"strategy": row.strategy, **row.strategy_params, "diagnostics": row.diagnostics} for row in ROWS
+        },
+    }
+    return SuiteReport(
+        name=NAME,
+        title="Strategy step cost",
+        quick=quick,
+        settings=settings,
+        results={"step_ms": step_ms, "ratio": ratios, "summary": summaries},
+        markdown=_markdown(summaries, settings),
+        targets=targets,
+        plots=[str(plot)],
+        wall_s=time.perf_counter() - started,
+    )
 
 
-def make_step(
-    name: str, device: torch.device, batch: dict, autocast: Callable, width: int, depth: int
+def measure(plan: Plan, device: torch.device, size: str) -> dict[str, list[float]]:
+    """Mean step time (ms) of every row in each timed round; the baseline row first in the result."""
+    base_config = _config(ROWS[0], size, device, plan)
+    components = build_components(
+        base_config.model, base_config.options, seed=base_config.seed, batch_size=base_config.batch_size, device=device
+    )
+    steps = {PLAIN: _make_step(base_config, components, None, device)}
+    for row in ROWS:
+        steps[row.label] = _make_step(_config(row, size, device, plan), components, row, device)
+    labels = list(steps)
+    step_ms: dict[str, list[float]] = {label: [] for label in labels}
+    next_step = dict.fromkeys(labels, 0)
+    for round_index in range(plan.warmup_rounds + plan.rounds):
+        # Rotate the order so that drift and each row's after-effects (caches, allocator) hit all rows alike.
+        offset = round_index % len(labels)
+        for label in labels[offset:] + labels[:offset]:
+            _synchronize(device)
+            begin = time.perf_counter()
+            for _ in range(plan.steps_per_round):
+                steps[label](next_step[label])
+                next_step[label] += 1
+            _synchronize(device)
+            if round_index >= plan.warmup_rounds:
+                step_ms[label].append(1000 * (time.perf_counter() - begin) / plan.steps_per_round)
+        timed = round_index + 1 - plan.warmup_rounds
+        kind = f"round {timed}/{plan.rounds}" if timed > 0 else f"warm-up round {round_index + 1}/{plan.warmup_rounds}"
+        print(f"{NAME}: {kind} done", flush=True)
+    return step_ms
+
+
+def _config(row: Row, size: str, device: torch.device, plan: Plan) -> TrialConfig:
+    """The trial config of a row; the schedule spans exactly the steps the row will take."""
+    return TrialConfig(
+        options={"size": size},
+        strategy=row.strategy,
+        strategy_params=row.strategy_params,
+        diagnostics=row.diagnostics,
+        steps=plan.total_steps,
+        eval_every=plan.total_steps,
+        device=device.type,
+    )
+
+
+def _make_step(
+    config: TrialConfig, components: TrialComponents, row: Row | None, device: torch.device
 ) -> Callable[[int], None]:
-    """One optimiser step of a fresh model (same initial weights for every strategy) under strategy ``name``."""
-    torch.manual_seed(0)
-    model = MultiTaskTransformer(width, depth).to(device)
-    shared = list(model.shared.parameters())
-    if name == "plain":
-        weights = dict.fromkeys(TASKS, 1.0)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-        def total_loss(step: int) -> torch.Tensor:
-            return sum(weights[task] * loss for task, loss in model.task_losses(batch).items())
-
-    else:
-        strategy, params, diagnostics = ROWS[name]
-        composite = CompositeLoss(make_strategy(strategy, TASKS, **params)).to(device)
-        optimizer = torch.optim.AdamW(list(model.parameters()) + list(composite.parameters()), lr=1e-4)
-
-        read_metrics = name.endswith("+ metrics")
-
-        def total_loss(step: int) -> torch.Tensor:
-            record = composite(model.task_losses(batch), step, shared_parameters=shared, diagnostics=diagnostics)
-            if read_metrics:
-                record.metrics()
-            return record.total
+    """One training step of a fresh copy of the model, as the trainer's loop runs it; ``row=None``: the plain sum."""
+    model = copy.deepcopy(components.model)
+    # The plain row builds the composite too (unused): the optimizer's parameter groups come with it.
+    composite, optimizer = _trainer_parts(config, components, model, device)
+    scheduler = warmup_cosine(optimizer, config.steps)
+    shared_parameters = list(components.shared_parameters(model))
+    averager = MetricAverager()
 
     def step(index: int) -> None:
-        with autocast():
-            total = total_loss(index)
+        with mixed_precision(device):
+            losses = components.task_losses(model, components.train_batch(index))
+        losses = {task: loss.float() for task, loss in losses.items()}
+        record = None
+        if row is None:
+            total = sum(losses.values())
+        else:
+            record = composite(losses, index, shared_parameters=shared_parameters, diagnostics=row.diagnostics)
+            total = record.total
         optimizer.zero_grad(set_to_none=True)
         total.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
+        scheduler.step()
+        if record is not None:
+            averager.add(record.metrics("train"))
 
     return step
 
 
-def measure(
-    names: list[str],
-    device: torch.device,
-    repeats: int,
-    warmup: int,
-    batch_size: int,
-    length: int,
-    width: int,
-    depth: int,
-) -> dict[str, list[float]]:
-    """Step times (ms) per name and round, stepping the names round-robin in a rotating order."""
+def _trainer_parts(
+    config: TrialConfig, components: TrialComponents, model: nn.Module, device: torch.device
+) -> tuple[CompositeLoss, torch.optim.Optimizer]:
+    """The composite loss (on ``device``) and AdamW exactly as a trial builds them: loss forms, groups, decay."""
+    from weightsearch.trial.trainer import build_composite, build_optimizer
+
+    composite = build_composite(config, components).to(device)
+    return composite, build_optimizer(config, model, composite)
+
+
+def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
-        autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
-        synchronize = torch.cuda.synchronize
-    else:
-        autocast = contextlib.nullcontext
-        synchronize = lambda: None  # noqa: E731
-    batch = make_batch(device, batch_size, length)
-    steps = {name: make_step(name, device, batch, autocast, width, depth) for name in names}
-    timings: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(warmup + repeats):
-        # Rotate the order so no strategy always runs right after the same neighbour.
-        offset = round_index % len(names)
-        for name in names[offset:] + names[:offset]:
-            synchronize()
-            start = time.perf_counter()
-            steps[name](round_index)
-            synchronize()
-            if round_index >= warmup:
-                timings[name].append(1000 * (time.perf_counter() - start))
-    return timings
+        torch.cuda.synchronize(device)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=60, help="timed rounds (median over them)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed rounds first")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--length", type=int, default=32, help="tokens per sequence")
-    parser.add_argument("--width", type=int, default=128, help="model width")
-    parser.add_argument("--depth", type=int, default=2, help="transformer layers in the shared trunk")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    arguments = parser.parse_args()
-    if arguments.threads:
-        torch.set_num_threads(arguments.threads)
+def _targets(summaries: dict[str, dict[str, dict[str, float]]]) -> list[Target]:
+    """Issue 2's targets: the six cheap strategies ≤ 1.05×, gradnorm ≤ 1.3×, diagnostics only when asked."""
+    cheap_medians = {label: summaries[label]["ratio"]["median"] for label in CHEAP}
+    worst = max(cheap_medians, key=cheap_medians.__getitem__)
+    gradnorm = summaries["gradnorm"]["ratio"]["median"]
+    diagnostics = summaries["fixed + diagnostics"]["ratio"]["median"]
+    amortised = 1 + (diagnostics - 1) / DEFAULT_EVAL_EVERY
+    return [
+        Target(
+            name="fixed, importance, uncertainty, dwa, rlw, famo",
+            wanted=f"each ≤ {CHEAP_LIMIT}× the plain sum (median)",
+            measured=f"worst {worst} {cheap_medians[worst]:.3f}×; "
+            + ", ".join(f"{label} {value:.3f}" for label, value in cheap_medians.items()),
+            met=all(value <= CHEAP_LIMIT for value in cheap_medians.values()),
+        ),
+        Target(
+            name="gradnorm",
+            wanted=f"≤ {GRADNORM_LIMIT}× the plain sum (median)",
+            measured=f"{gradnorm:.3f}×",
+            met=gradnorm <= GRADNORM_LIMIT,
+        ),
+        Target(
+            name="gradient-conflict diagnostics",
+            wanted="paid only when asked",
+            measured=f"off unless asked; a step with them costs {diagnostics:.2f}×, the trainer asks at report "
+            f"steps only (default every {DEFAULT_EVAL_EVERY}: {amortised:.4f}× amortised)",
+            met=_diagnostics_off_by_default(),
+        ),
+    ]
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    names = ["plain", *ROWS]
-    if importlib.util.find_spec("torchjd") is None:
-        names.remove("torchjd (mgda)")
-    timings = measure(
-        names,
-        device,
-        arguments.repeats,
-        arguments.warmup,
-        arguments.batch_size,
-        arguments.length,
-        arguments.width,
-        arguments.depth,
+
+def _diagnostics_off_by_default() -> bool:
+    """Whether ``CompositeLoss`` computes gradient diagnostics only when a step passes ``diagnostics=True``."""
+    return inspect.signature(CompositeLoss.forward).parameters["diagnostics"].default is False
+
+
+def _markdown(summaries: dict[str, dict[str, dict[str, float]]], settings: dict[str, Any]) -> str:
+    """Setup line and the per-row table: step time and ratio to the plain sum, median (min–max) over rounds."""
+    limits = {**dict.fromkeys(CHEAP, f"≤ {CHEAP_LIMIT}×"), "gradnorm": f"≤ {GRADNORM_LIMIT}×"}
+    limits["fixed + diagnostics"] = "only when asked"
+    rows = [
+        [
+            label,
+            format_spread(summary["step_ms"], digits=2),
+            format_spread(summary["ratio"], digits=3),
+            limits.get(label, "—"),
+        ]
+        for label, summary in summaries.items()
+    ]
+    precision = "bf16 autocast" if settings["autocast"] else "fp32"
+    setup = (
+        f"{settings['model']} on {settings['device_name']} ({precision}), batch {settings['batch_size']}, "
+        f"torch threads {settings['torch_threads']}. {settings['rounds']} timed rounds after "
+        f"{settings['warmup_rounds']} warm-up rounds; in each round every row runs {settings['steps_per_round']} "
+        "steps, in an order rotated every round, and its ratio is to the plain sum's steps of the same round. "
+        "A step is the trainer's (batch, forward, composite loss, backward, clipping, AdamW, schedule, record); "
+        "the plain row sums the task losses by hand. Diagnostics row: gradient norms and cosines at every step "
+        "(the trainer computes them at report steps only). torchjd has no target (optional extra)."
     )
+    table = markdown_table(["strategy", "step ms", "ratio to plain", "target"], rows)
+    return f"{setup}\n\n{table}"
 
-    rows = []
-    for name in names:
-        # The ratio is the median of same-round ratios: a slow patch of the machine hits both terms.
-        ratio = statistics.median(step / plain for step, plain in zip(timings[name], timings["plain"]))
-        median = statistics.median(timings[name])
-        target = TARGETS.get(name)
-        rows.append(
-            {
-                "strategy": name,
-                "median_ms": round(median, 3),
-                "ratio": round(ratio, 3),
-                "target": target,
-                "met": None if target is None else ratio <= target,
-            }
-        )
-    device_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    print(
-        f"device: {device} ({device_name}), {arguments.repeats} timed rounds after {arguments.warmup} warm-up, "
-        f"batch {arguments.batch_size}×{arguments.length}, width {arguments.width}, depth {arguments.depth}\n"
+
+def _plot(summaries: dict[str, dict[str, dict[str, float]]], path: Path, device: torch.device, size: str) -> Path:
+    """Bar chart of each row's median ratio with min–max whiskers and the target lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    labels = [label for label in summaries if label != PLAIN]
+    medians = [summaries[label]["ratio"]["median"] for label in labels]
+    below = [median - summaries[label]["ratio"]["min"] for label, median in zip(labels, medians)]
+    above = [summaries[label]["ratio"]["max"] - median for label, median in zip(labels, medians)]
+    figure, axes = pyplot.subplots(figsize=(9, 4.5))
+    axes.bar(labels, medians, yerr=[below, above], capsize=4, color="tab:blue", alpha=0.8)
+    axes.axhline(1.0, color="black", linewidth=0.8, label="plain weighted sum")
+    axes.axhline(CHEAP_LIMIT, color="tab:green", linestyle="--", label=f"target {CHEAP_LIMIT}× (fixed … famo)")
+    axes.axhline(GRADNORM_LIMIT, color="tab:orange", linestyle="--", label=f"target {GRADNORM_LIMIT}× (gradnorm)")
+    axes.set_ylabel("step time ÷ plain weighted sum")
+    axes.set_title(f"Strategy step cost, reference VLA {size} on {device.type} (median, min–max over rounds)")
+    axes.tick_params(axis="x", labelrotation=30)
+    axes.legend(loc="upper left", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK.rounds} rounds of {QUICK.steps_per_round} steps: a smoke run"
     )
-    print("| strategy | median ms | ratio | target | met? |")
-    print("|---|---|---|---|---|")
-    for row in rows:
-        target = "—" if row["target"] is None else f"≤ {row['target']:.2f}×"
-        met = "—" if row["met"] is None else ("yes" if row["met"] else "NO")
-        print(f"| {row['strategy']} | {row['median_ms']:.2f} | {row['ratio']:.3f} | {target} | {met} |")
-    arguments.output.parent.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "device": str(device),
-        "device_name": device_name,
-        "autocast": "bf16" if device.type == "cuda" else None,
-        "threads": torch.get_num_threads(),
-        "repeats": arguments.repeats,
-        "warmup": arguments.warmup,
-        "batch_size": arguments.batch_size,
-        "length": arguments.length,
-        "width": arguments.width,
-        "depth": arguments.depth,
-        "rows": rows,
-    }
-    arguments.output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\nwrote {arguments.output}")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for the JSON, markdown and plot")
+    arguments = parser.parse_args(argv)
+    report = run(quick=arguments.quick, out_dir=arguments.out)
+    path = write_report(report, arguments.out)
+    markdown = arguments.out / f"{NAME}.md"
+    markdown.write_text(section(report))
+    print(section(report))
+    print(f"{NAME}: wrote {path}, {markdown} and {report.plots[0]}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -53,6 +53,13 @@ def test_run_sweep_records_every_trial_and_refuses_a_second_run(local_ray, tmp_p
     assert result.summary.best[0].params == study.best_trial.user_attrs["params"]
     ray_trials = sorted(path.name for path in (paths.ray_dir / "tiny").glob("trial_*"))
     assert ray_trials == [f"trial_{number:05d}" for number in range(6)]
+    # The trainable keeps each trial's newest checkpoint only (4 reports: 0..3); one stopped at a report, its last two.
+    for number, state in enumerate(states):
+        kept = [path.name for path in sorted((paths.ray_dir / "tiny" / f"trial_{number:05d}").glob("checkpoint_*"))]
+        if state == "COMPLETE":
+            assert kept == ["checkpoint_000003"]
+        else:
+            assert 1 <= len(kept) <= 2
     progress = capsys.readouterr().out
     assert "complete" in progress and "best val/main/mse" in progress
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from mlflow.entities import Metric, Param, Run, RunData, RunInfo, RunTag
+from mlflow.tracking import MlflowClient
 
 from weightsearch.errors import UserError
 from weightsearch.search.paths import RunPaths
 from weightsearch.tracking import names
-from weightsearch.tracking.query import locate, rank
+from weightsearch.tracking.query import best_trials, locate, open_sweep, rank, trial_runs
 
 
 def trial_run(number: int, metrics: dict[str, float]) -> Run:
@@ -48,3 +50,40 @@ def test_locate_prefers_flag_then_recorded_spec_then_run_directory(tmp_path):
     recorded = locate("sweep", storage_path=str(tmp_path))
     assert (recorded.tracking_uri, recorded.experiment) == ("http://mlflow:5000", "team-x")
     assert locate("sweep", storage_path=str(tmp_path), tracking_uri="http://other").tracking_uri == "http://other"
+
+
+def record_sweep(uri: str, name: str, direction: str, values: list[float]) -> None:
+    """A sweep in MLflow as the recorder leaves it: a parent run and one child run per value (every 4th PRUNED)."""
+    client = MlflowClient(uri)
+    experiment = client.create_experiment(name)
+    objectives = json.dumps([{"metric": "val/loss", "direction": direction}])
+    parent = client.create_run(experiment, tags={names.KIND: names.KIND_SWEEP, names.SWEEP: name,
+                                                 names.OBJECTIVES: objectives}).info.run_id
+    for number, value in enumerate(values):
+        tags = {names.PARENT_RUN_ID: parent, names.TRIAL_NUMBER: str(number),
+                names.TRIAL_STATE: "PRUNED" if number % 4 == 3 else "COMPLETE",
+                names.SEARCHED: json.dumps(["lr"]), names.TRIAL_CONFIG: json.dumps({"lr": number})}
+        run = client.create_run(experiment, tags=tags).info.run_id
+        client.log_batch(run, metrics=[Metric("val/loss", value, 0, 1)],
+                         params=[Param("lr", str(number)), Param("strategy", "dwa" if number % 2 else "fixed")])
+
+
+@pytest.fixture(scope="module")
+def recorded_sweeps(tmp_path_factory):
+    """One MLflow store with four sweeps: distinct values and heavy ties (one decimal), each minimized and maximized."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    rng = random.Random(0)
+    for direction in ("minimize", "maximize"):
+        record_sweep(uri, f"distinct-{direction}", direction, [rng.uniform(-1.0, 1.0) for _ in range(50)])
+        record_sweep(uri, f"tied-{direction}", direction, [round(rng.uniform(0.0, 1.0), 1) for _ in range(50)])
+    return uri
+
+
+@pytest.mark.parametrize("name", ["distinct-minimize", "distinct-maximize", "tied-minimize", "tied-maximize"])
+def test_best_trials_reads_the_same_leaders_as_ranking_every_run(recorded_sweeps, name):
+    sweep = open_sweep(name, tracking_uri=recorded_sweeps)
+    for filter_string in (None, "params.strategy = 'dwa'"):
+        every = rank(trial_runs(sweep, state="COMPLETE", filter_string=filter_string), sweep.objectives)
+        for top in (1, 3, 7, 40):
+            best = best_trials(sweep, top=top, filter_string=filter_string)
+            assert [t.trial_number for t in best] == [t.trial_number for t in every[:top]]

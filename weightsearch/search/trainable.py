@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import shutil
@@ -41,10 +42,11 @@ def run_trial(config: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(cpus)))
     trial_config = TrialConfig.model_validate(config["trial"])
     reported_steps: list[float] = []
+    report_to_ray = LastCheckpointReporter()
 
     def report(metrics: dict[str, float], checkpoint: Path | None) -> None:
         reported_steps.append(metrics["step"])
-        _report(metrics, checkpoint)
+        report_to_ray(metrics, checkpoint)
 
     with tempfile.TemporaryDirectory(prefix="weightsearch-trial-") as scratch:
         try:
@@ -73,13 +75,35 @@ def _copyable(error: Exception) -> bool:
     return True
 
 
-def _report(metrics: dict[str, float], checkpoint: Path | None) -> None:
-    if checkpoint is None:
-        tune.report(metrics)
-        return
-    # Ray copies the directory into the trial's storage before returning, so the local copy can go.
-    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint))
-    shutil.rmtree(checkpoint, ignore_errors=True)
+class LastCheckpointReporter:
+    """``tune.report`` for one trial that keeps only its newest checkpoint in the sweep's storage.
+
+    The trial deletes its previous checkpoint once Ray has stored the new one. Ray's own way,
+    ``CheckpointConfig(num_to_keep=1)``, deletes on the driver and forces an experiment snapshot
+    after every checkpoint (``ExperimentStateManager.on_trial_checkpoint``), on the driver loop that
+    every trial waits on at each report: ~17 ms a report on 2 busy cores, measured by
+    ``benchmarks/orchestration_overhead.py``. weightsearch never restores those snapshots (a resume
+    reads the study and the checkpoint folders), and a retry restores from the newest checkpoint,
+    which stays until a newer one is stored. A trial stopped at a report (pruned) keeps its last two.
+    """
+
+    def __init__(self) -> None:
+        # A retried trial starts from Ray's stored checkpoint: it goes once the trial stores a newer one.
+        self._stored: tune.Checkpoint | None = tune.get_checkpoint()
+
+    def __call__(self, metrics: dict[str, float], checkpoint: Path | None) -> None:
+        if checkpoint is None:
+            tune.report(metrics)
+            return
+        # Ray copies the directory into the trial's storage before returning, so the local copy can go.
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint))
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        stored = tune.get_checkpoint()
+        if self._stored is not None and self._stored.path != stored.path:
+            # Only a clean-up: a checkpoint left behind must not fail the trial.
+            with contextlib.suppress(OSError):
+                self._stored.filesystem.delete_dir(self._stored.path)
+        self._stored = stored
 
 
 def _restored_checkpoint(destination: Path) -> Path | None:

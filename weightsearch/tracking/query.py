@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
+from mlflow.store.entities.paged_list import PagedList
 from mlflow.tracking import MlflowClient
 
 from weightsearch.redact import without_password
@@ -135,17 +136,27 @@ def open_sweep(name: str, *, tracking_uri: str | None = None, storage_path: str 
 
 def trial_runs(sweep: RecordedSweep, *, state: str | None = None, filter_string: str | None = None) -> list[Run]:
     """Every child run of ``sweep`` (optionally in one ``state``, and matching an MLflow ``filter_string``)."""
+    return [run for page in _run_pages(sweep, state=state, filter_string=filter_string) for run in page]
+
+
+def _run_pages(
+    sweep: RecordedSweep,
+    *,
+    state: str | None = None,
+    filter_string: str | None = None,
+    bound: str | None = None,
+    page_size: int = 1000,
+) -> Iterator[PagedList[Run]]:
+    """The child runs of ``sweep`` a page at a time, as :func:`trial_runs` selects them, and within ``bound`` if given."""
     clauses = [f"tags.`{names.PARENT_RUN_ID}` = {names.quote(sweep.parent.info.run_id)}"]
     if state is not None:
         clauses.append(f"tags.`{names.TRIAL_STATE}` = {names.quote(state)}")
-    if filter_string:
-        clauses.append(filter_string)
-    runs: list[Run] = []
+    clauses += [clause for clause in (filter_string, bound) if clause]
     page_token = None
     while True:
         try:
             page = sweep.client.search_runs(
-                [sweep.experiment_id], filter_string=" and ".join(clauses), max_results=1000, page_token=page_token
+                [sweep.experiment_id], filter_string=" and ".join(clauses), max_results=page_size, page_token=page_token
             )
         except MlflowException as error:
             if filter_string:
@@ -154,10 +165,10 @@ def trial_runs(sweep: RecordedSweep, *, state: str | None = None, filter_string:
                     """write e.g. "params.strategy = 'gradnorm'" """.strip()
                 ) from None
             raise
-        runs.extend(page)
+        yield page
         page_token = page.token
         if not page_token:
-            return runs
+            return
 
 
 def rank(runs: Sequence[Run], objectives: Sequence[Objective]) -> list[RankedTrial]:
@@ -178,7 +189,40 @@ def best_trials(sweep: RecordedSweep, *, top: int, filter_string: str | None = N
     """The ``top`` best COMPLETE trials of ``sweep`` (after ``filter_string``)."""
     if top < 1:
         raise UserError(f"--top must be at least 1 (got {top})")
-    return rank(trial_runs(sweep, state="COMPLETE", filter_string=filter_string), sweep.objectives)[:top]
+    objectives = sweep.objectives
+    if len(objectives) > 1:  # a Pareto rank needs every run
+        return rank(trial_runs(sweep, state="COMPLETE", filter_string=filter_string), objectives)[:top]
+    return rank(_leading_runs(sweep, objectives[0], top, filter_string), objectives)[:top]
+
+
+def _leading_runs(sweep: RecordedSweep, objective: Objective, top: int, filter_string: str | None) -> list[Run]:
+    """COMPLETE runs among which are the ``top`` best by ``objective`` and every run tied with the ``top``-th.
+
+    Reading every run of a 10,000-trial sweep takes seconds, and so does MLflow's own sort on
+    SQLite (its ORDER BY on a metric joins an unindexed subquery: quadratic). A threshold is cheap
+    to filter on instead: the ``top``-th best value among any runs bounds the ``top``-th best of
+    all, so the runs at least that good are read again, one page a time, until they fit in a page.
+    """
+    metric, direction = objective
+    sign, comparison = (1.0, "<=") if direction == "minimize" else (-1.0, ">=")
+    bound = None
+    while True:
+        # A few more runs a page than asked, so that each page narrows the threshold several-fold.
+        page = next(_run_pages(sweep, state="COMPLETE", filter_string=filter_string, bound=bound, page_size=top + 20))
+        if not page.token:
+            return list(page)
+        costs = sorted(sign * value for value in (run.data.metrics.get(metric, math.nan) for run in page)
+                       if math.isfinite(value))
+        narrower = _bound(metric, comparison, sign * costs[top - 1]) if len(costs) >= top else None
+        if narrower in (None, bound):  # too few values, or every run ties: read every run left
+            return [run for page in _run_pages(sweep, state="COMPLETE", filter_string=filter_string, bound=bound)
+                    for run in page]
+        bound = narrower
+
+
+def _bound(metric: str, comparison: str, value: float) -> str:
+    """The filter clause ``metric <comparison> value``; repr round-trips the float, MLflow's parser takes no "e+"."""
+    return f"metrics.`{metric}` {comparison} {repr(value).replace('e+', 'e')}"
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,9 @@ def train(
     components = build_components(
         config.model, config.options, seed=config.seed, batch_size=config.batch_size, device=device
     )
-    composite = _build_composite(config, components).to(device)
+    composite = build_composite(config, components).to(device)
     model = components.model
-    optimizer = _build_optimizer(config, model, composite)
+    optimizer = build_optimizer(config, model, composite)
     scheduler = warmup_cosine(optimizer, config.steps)
     shared_parameters = list(components.shared_parameters(model))
 
@@ -153,7 +153,7 @@ def _check_registered_names(config: TrialConfig) -> None:
         )
 
 
-def _build_composite(config: TrialConfig, components: TrialComponents) -> CompositeLoss:
+def build_composite(config: TrialConfig, components: TrialComponents) -> CompositeLoss:
     """The strategy and normalizer the config names, for the factory's tasks, as one ``CompositeLoss``."""
     strategy_params = _with_loss_forms(config, components.loss_forms)
     try:
@@ -180,7 +180,7 @@ def _with_loss_forms(config: TrialConfig, loss_forms: Mapping[str, str]) -> dict
     return params
 
 
-def _build_optimizer(config: TrialConfig, model: nn.Module, composite: CompositeLoss) -> torch.optim.AdamW:
+def build_optimizer(config: TrialConfig, model: nn.Module, composite: CompositeLoss) -> torch.optim.AdamW:
     """AdamW; decay only the model's matrices (as nanoGPT), never biases, norms or the strategy's parameters."""
     model_parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     groups = [
