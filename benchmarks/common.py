@@ -8,12 +8,13 @@ itself into ``out_dir`` and listed in ``SuiteReport.plots``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import statistics
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,18 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def suite_main(run: Callable[..., SuiteReport], doc: str, quick_help: str, argv: list[str] | None = None) -> int:
+    """What ``python -m benchmarks.<suite>`` does: run one suite, write its JSON and markdown, say where."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run: {quick_help}")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for the JSON, markdown and plots")
+    arguments = parser.parse_args(argv)
+    report = run(quick=arguments.quick, out_dir=arguments.out)
+    json_path = write_report(report, arguments.out)
+    markdown_path = arguments.out / f"{report.name}.md"
+    markdown_path.write_text(section(report))
+    print(section(report))
+    print(f"{report.name}: wrote {json_path}, {markdown_path} and {', '.join(report.plots)}", flush=True)
+    return 0

@@ -35,7 +35,6 @@ order rotates between repetitions; figures are medians with min–max.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib
 import os
@@ -456,17 +455,9 @@ def plot_walls(summary: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer, shorter trials, one repetition")
-    parser.add_argument("--out", type=Path, default=common.RESULTS_DIR, help="where the JSON, markdown and PNG go")
-    arguments = parser.parse_args()
-    report = run(quick=arguments.quick, out_dir=arguments.out)
-    json_path = common.write_report(report, arguments.out)
-    markdown_path = arguments.out / f"{NAME}.md"
-    markdown_path.write_text(common.section(report))
-    print(f"[{NAME}] wrote {json_path}, {markdown_path}, {', '.join(report.plots)}", flush=True)
+def main(argv: list[str] | None = None) -> int:
+    return common.suite_main(run, __doc__, "fewer, shorter trials, one repetition", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

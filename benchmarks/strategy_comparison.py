@@ -25,7 +25,6 @@ final evaluation included); failed (non-finite loss) trials. Every trial is kept
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import statistics
 import time
@@ -363,17 +362,9 @@ def run(*, quick: bool, out_dir: Path) -> common.SuiteReport:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: one short tiny trial per family")
-    parser.add_argument("--out", type=Path, default=common.RESULTS_DIR, help="where the JSON, markdown and PNG go")
-    arguments = parser.parse_args()
-    report = run(quick=arguments.quick, out_dir=arguments.out)
-    json_path = common.write_report(report, arguments.out)
-    markdown_path = arguments.out / f"{NAME}.md"
-    markdown_path.write_text(common.section(report))
-    print(f"[{NAME}] wrote {json_path}, {markdown_path}, {', '.join(report.plots)}", flush=True)
+def main(argv: list[str] | None = None) -> int:
+    return common.suite_main(run, __doc__, "one short tiny trial per family", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -13,7 +13,6 @@ round. Warm-up rounds are not timed.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import inspect
 import time
@@ -25,16 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.common import (
-    RESULTS_DIR,
-    SuiteReport,
-    Target,
-    format_spread,
-    markdown_table,
-    section,
-    spread,
-    write_report,
-)
+from benchmarks.common import SuiteReport, Target, format_spread, markdown_table, spread, suite_main
 from weightsearch.composite import CompositeLoss
 from weightsearch.trial import TrialConfig
 from weightsearch.trial.averager import MetricAverager
@@ -327,19 +317,7 @@ def _plot(summaries: dict[str, dict[str, dict[str, float]]], path: Path, device:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--quick", action="store_true", help=f"{QUICK.rounds} rounds of {QUICK.steps_per_round} steps: a smoke run"
-    )
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for the JSON, markdown and plot")
-    arguments = parser.parse_args(argv)
-    report = run(quick=arguments.quick, out_dir=arguments.out)
-    path = write_report(report, arguments.out)
-    markdown = arguments.out / f"{NAME}.md"
-    markdown.write_text(section(report))
-    print(section(report))
-    print(f"{NAME}: wrote {path}, {markdown} and {report.plots[0]}")
-    return 0
+    return suite_main(run, __doc__, f"{QUICK.rounds} rounds of {QUICK.steps_per_round} steps", argv)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ COMPLETE run (what ``best`` read before it narrowed its reads).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
@@ -598,17 +597,9 @@ def _progress(message: str) -> None:
     print(f"[study_scaling] {message}", flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 100 and 1,000 trials, 300 MLflow runs")
-    parser.add_argument("--out", type=Path, default=common.RESULTS_DIR, help="results folder")
-    arguments = parser.parse_args()
-    report = run(quick=arguments.quick, out_dir=arguments.out)
-    json_path = common.write_report(report, arguments.out)
-    markdown_path = arguments.out / f"{report.name}.md"
-    markdown_path.write_text(common.section(report))
-    print(f"wrote {json_path}, {markdown_path} and {', '.join(report.plots)}")
+def main(argv: list[str] | None = None) -> int:
+    return common.suite_main(run, __doc__, "100 and 1,000 trials, 300 MLflow runs", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
