@@ -4,9 +4,9 @@ Ground truth is an exhaustive grid over the fixed-λ space (λ_align × λ_recon
 λ_action_token = 1) of the reference VLA, trained by the product's trainer with several seeds and an
 evaluation every 100 steps (``benchmarks/reference_grid.py``; computed once, cached in
 ``results/search_ground_truth.jsonl``). A cell's true value is the mean of its seeds' final held-out
-action MSE. A search trial on a cell replays one of that cell's recorded learning curves, drawn at
-random (real training noise, without re-training): it reports the curve's values one evaluation at
-a time, so every searcher and scheduler below sees what it would see from real training, and a
+action MSE. A search trial on a cell replays one of that cell's recorded learning curves, drawn by a
+seeded random choice (real training noise, without re-training): it reports the curve's values one
+evaluation at a time, so every searcher and scheduler below sees what it would see from real training, and a
 stopped trial has spent only the steps it reported.
 
 Searches run one trial at a time in a local Ray Tune, each for a total budget of training steps,
@@ -124,17 +124,33 @@ def ensure_ground_truth(quick: bool, out_dir: Path) -> Path:
     return target.with_suffix(".jsonl")
 
 
-def replay_trainable(config: dict[str, Any], landscape: Landscape, search_seed: int) -> None:
-    """Report one recorded curve of the configured cell, one evaluation at a time (see module docstring)."""
+def replay_trainable(config: dict[str, Any], landscape: Landscape, search_seed: int, visits: Any) -> None:
+    """Report one recorded curve of the configured cell, one evaluation at a time (see module docstring).
+
+    Which curve: a draw seeded by the search seed, the cell and how often the search has visited it
+    (``visits``, a :class:`VisitCounter`), so a search that makes the same decisions replays the same
+    curves, and a re-run of the suite reproduces its figures.
+    """
+    import ray
     from ray import tune
 
     cell = _cell(config)
-    context = tune.get_context()
-    draw = random.Random(f"{search_seed}/{context.get_trial_id()}")
-    curve = draw.choice(landscape.curves[cell])
+    visit = ray.get(visits.next.remote(cell))
+    curve = random.Random(f"{search_seed}/{cell}/{visit}").choice(landscape.curves[cell])
     started = time.time()
     for step, value in zip(landscape.steps, curve):
         tune.report({METRIC: value, "step": step, "started": started})
+
+
+class VisitCounter:
+    """How many trials of one search have started on each cell (a Ray actor shared by its trials)."""
+
+    def __init__(self) -> None:
+        self.visits: dict[tuple[float, float], int] = defaultdict(int)
+
+    def next(self, cell: tuple[float, float]) -> int:
+        self.visits[cell] += 1
+        return self.visits[cell] - 1
 
 
 def _cell(config: dict[str, Any]) -> tuple[float, float]:
@@ -177,7 +193,9 @@ def run_search(arm: str, landscape: Landscape, seed: int, budget: int, workdir: 
     # One trial at a time for every arm: each trial asks for every CPU (Ray's random search ignores
     # max_concurrent_trials), so each decision sees every earlier trial's full result.
     trainable = tune.with_resources(
-        tune.with_parameters(replay_trainable, landscape=landscape, search_seed=seed),
+        tune.with_parameters(
+            replay_trainable, landscape=landscape, search_seed=seed, visits=ray.remote(num_cpus=0)(VisitCounter).remote()
+        ),
         {"cpu": ray.cluster_resources().get("CPU", 1)},
     )
     param_space: dict[str, Any] = {}
