@@ -12,7 +12,9 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -168,3 +170,36 @@ def suite_main(run: Callable[..., SuiteReport], doc: str, quick_help: str, argv:
     print(section(report))
     print(f"{report.name}: wrote {json_path}, {markdown_path} and {', '.join(report.plots)}", flush=True)
     return 0
+
+
+def kill_process_tree(process: subprocess.Popen) -> None:
+    """SIGKILL ``process``'s group (it was started with ``start_new_session``) and every descendant.
+
+    Ray starts its raylet and workers in groups of their own, so the group alone would leave them;
+    used to simulate a driver killed hard (the resume benchmark and the resume e2e test).
+    """
+    family = _descendants(process.pid)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    for pid in family:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from the parent ids in /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 import weightsearch.trial.trainer as trainer_module  # noqa: E402
+from benchmarks.common import kill_process_tree  # noqa: E402
 from weightsearch.spec import load_spec, spec_to_yaml  # noqa: E402
 from weightsearch.trial import train  # noqa: E402
 
@@ -55,34 +55,6 @@ def _start(*arguments: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen([sys.executable, "-m", "weightsearch.cli", *arguments], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _kill_hard(process: subprocess.Popen) -> None:
-    """SIGKILL the process group, and whatever Ray started in a group of its own (raylet, workers)."""
-    family = _descendants(process.pid)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    for pid in family:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _trials(root: Path, name: str) -> list[optuna.trial.FrozenTrial] | None:
@@ -116,7 +88,7 @@ def restart_latency(overrides: list[str], root: Path, name: str) -> dict[str, An
     spec_path.write_text(spec_to_yaml(load_spec(QUICKSTART, [*overrides, f"name={name}", f"storage.path={root}"])))
     run = _start("run", str(spec_path))
     _poll(run, root, name, lambda trials: any(t.state.name == "RUNNING" and t.intermediate_values for t in trials), 600)
-    _kill_hard(run)
+    kill_process_tree(run)
     killed = {t.number: len(t.intermediate_values) for t in _trials(root, name) if t.state.name == "RUNNING"}
     known = len(_trials(root, name))
 
@@ -132,7 +104,7 @@ def restart_latency(overrides: list[str], root: Path, name: str) -> dict[str, An
     try:
         seconds, found = _poll(resume, root, name, progress, 600)
     finally:
-        _kill_hard(resume)
+        kill_process_tree(resume)
     return {"restart_s": seconds, "killed_running": killed, **found}
 
 

@@ -14,6 +14,8 @@ import optuna
 import pytest
 import yaml
 
+from benchmarks.common import kill_process_tree
+
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -80,34 +82,6 @@ def _wait_for(tmp_path: Path, name: str, condition, process: subprocess.Popen, t
     raise AssertionError(f"timed out waiting for the sweep {name}")
 
 
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _kill_hard(process: subprocess.Popen) -> None:
-    """SIGKILL the driver's process group, and whatever Ray started in a group of its own."""
-    family = _descendants(process.pid)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    for pid in family:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def _running_with_values(trials) -> bool:
     return any(t.state.name == "RUNNING" and t.intermediate_values for t in trials)
 
@@ -161,12 +135,12 @@ def test_sigkill_twice_then_resume_and_extend(tmp_path):
     # Kill 1: as soon as the first trial has reported (checkpointed) once.
     run = _start("run", str(spec))
     _wait_for(tmp_path, name, _running_with_values, run)
-    _kill_hard(run)
+    kill_process_tree(run)
 
     # Kill 2: during the resume, once two trials have finished and another is mid-way.
     resume = _start("resume", name, "--storage-path", storage)
     _wait_for(tmp_path, name, _finished(2), resume)
-    _kill_hard(resume)
+    kill_process_tree(resume)
     before = {t.number: t.value for t in _study(tmp_path, name).trials if t.state.name == "COMPLETE"}
     unfinished = [t.number for t in _study(tmp_path, name).trials if t.state.name == "RUNNING"]
     assert len(before) >= 2 and unfinished
@@ -232,7 +206,7 @@ def test_sigkill_while_only_the_last_trial_runs_then_resume(tmp_path):
 
     run = _start("run", str(spec))
     _wait_for(tmp_path, name, _finished(num_samples - 1), run)
-    _kill_hard(run)
+    kill_process_tree(run)
     trials = _study(tmp_path, name).trials
     before = {t.number: t.value for t in trials if t.state.name == "COMPLETE"}
     unfinished = [t.number for t in trials if t.state.name == "RUNNING"]
