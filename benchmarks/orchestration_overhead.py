@@ -54,13 +54,14 @@ from ray import tune
 from ray.tune.execution.tune_controller import TuneController
 
 from benchmarks import common
+from weightsearch.config import DEFAULT_OBJECTIVE, SweepSpec
 from weightsearch.search.bridge import OptunaBridge
+from weightsearch.search.optuna_factory import make_pruner, make_sampler
 from weightsearch.search.progress import SweepProgress
 from weightsearch.search.pruning import OptunaPruningScheduler
 from weightsearch.search.searcher import OptunaSearcher
 from weightsearch.search.trainable import LastCheckpointReporter
 from weightsearch.search.tuner import build_tuner, study_storage
-from weightsearch.spec import DEFAULT_OBJECTIVE, SweepSpec, make_pruner, make_sampler
 from weightsearch.tracking.recorder import MlflowSweepCallback
 
 NAME = "orchestration_overhead"

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import weightsearch.trial.trainer as trainer_module  # noqa: E402
 from benchmarks.common import kill_process_tree  # noqa: E402
-from weightsearch.spec import load_spec, spec_to_yaml  # noqa: E402
+from weightsearch.config import load_spec, spec_to_yaml  # noqa: E402
 from weightsearch.trial import train  # noqa: E402
 
 QUICKSTART = REPO_ROOT / "search_spaces" / "quickstart.yaml"

@@ -41,7 +41,15 @@ from typing import Any
 
 from ray.tune.stopper import Stopper
 
-from benchmarks.common import RESULTS_DIR, SuiteReport, Target, format_spread, markdown_table, spread, suite_main
+from benchmarks.common import (
+    RESULTS_DIR,
+    SuiteReport,
+    Target,
+    format_spread,
+    markdown_table,
+    spread,
+    suite_main,
+)
 
 GROUND_TRUTH = RESULTS_DIR / "search_ground_truth.jsonl"
 METRIC = "val/action/mse"
@@ -250,11 +258,12 @@ def _weightsearch_components(landscape: Landscape, seed: int, *, pruned: bool, w
     """The product's searcher and pruning scheduler on a SQLite study, built from a spec like a sweep's."""
     import optuna
 
+    from weightsearch.config import SweepSpec
     from weightsearch.search.bridge import OptunaBridge
+    from weightsearch.search.optuna_factory import make_pruner, make_sampler
     from weightsearch.search.pruning import OptunaPruningScheduler
     from weightsearch.search.searcher import OptunaSearcher
     from weightsearch.search.tuner import study_storage
-    from weightsearch.spec import SweepSpec, make_pruner, make_sampler
 
     name = f"{'pruned' if pruned else 'unpruned'}_{seed}"
     spec = SweepSpec.model_validate(

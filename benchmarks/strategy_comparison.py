@@ -36,7 +36,7 @@ from typing import Any
 import optuna
 
 from benchmarks import common
-from weightsearch.space import SearchSpace, load_space
+from weightsearch.config import SearchSpace, load_space
 from weightsearch.trial import TrialConfig
 
 NAME = "strategy_comparison"

@@ -109,7 +109,7 @@ def run(*, quick: bool, out_dir: Path) -> SuiteReport:
 
 
 def _spec(root: Path, *, seed: int) -> Any:
-    from weightsearch.spec import load_spec
+    from weightsearch.config import load_spec
 
     overrides = ["space=full.yaml", f"name={NAME}", f"storage.path={root}", f"sampler.seed={seed}"]
     return load_spec(QUICKSTART, overrides)
@@ -140,7 +140,7 @@ def _frozen(trial: FinishedTrial) -> Any:
     import optuna
     from optuna.trial import TrialState
 
-    from weightsearch.search.summary import PARAMS_ATTR
+    from weightsearch.contracts import ATTR_PARAMS as PARAMS_ATTR
 
     state = TrialState[trial.state]
     user_attrs: dict[str, Any] = {PARAMS_ATTR: trial.sampled}
@@ -263,9 +263,9 @@ def time_suggestions(url: str, spec: Any, steady: int) -> dict[str, list[float]]
     import optuna
 
     from weightsearch.search.bridge import OptunaBridge
+    from weightsearch.search.optuna_factory import make_pruner, make_sampler
     from weightsearch.search.searcher import OptunaSearcher
     from weightsearch.search.tuner import study_storage
-    from weightsearch.spec import make_pruner, make_sampler
 
     rng = random.Random(spec.sampler.seed)
     started = time.perf_counter()
@@ -305,7 +305,7 @@ def best_latency(root: Path, spec: Any, trials: list[FinishedTrial], repetitions
     _progress(f"MLflow store with {len(trials)} trial runs written in {time.perf_counter() - started:.1f} s")
     command = [*_cli(), "best", spec.name, "--storage-path", str(spec.paths.root)]
     # What any command reading this store pays: Python, the CLI's imports, and MLflow opening the SQLite store.
-    floor = [sys.executable, "-c", "import sys, weightsearch.cli, weightsearch.tracking.command; "
+    floor = [sys.executable, "-c", "import sys, weightsearch.cli, weightsearch.cli.results; "
              "from mlflow.tracking import MlflowClient; MlflowClient(sys.argv[1]).get_experiment_by_name(sys.argv[2])",
              spec.tracking_uri, spec.experiment]
     timings: dict[str, list[float]] = {"cli_s": [], "floor_s": [], "open_s": [], "query_s": [], "every_run_s": []}
@@ -355,7 +355,8 @@ def record_sweep(spec: Any, trials: list[FinishedTrial]) -> None:
     """The sweep in its run directory's MLflow store: parent and first trials by the writer, the rest in bulk."""
     import yaml
 
-    from weightsearch.spec import reported_metrics, spec_to_yaml
+    from weightsearch.config import spec_to_yaml
+    from weightsearch.search.checks import reported_metrics
     from weightsearch.tracking import names
     from weightsearch.tracking.spool import Spool
     from weightsearch.tracking.writer import MlflowWriter

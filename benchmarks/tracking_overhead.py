@@ -28,8 +28,8 @@ import ray
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from weightsearch.config import load_spec  # noqa: E402
 from weightsearch.search.tuner import run_sweep  # noqa: E402
-from weightsearch.spec import load_spec  # noqa: E402
 from weightsearch.tracking.recorder import MlflowSweepCallback  # noqa: E402
 
 QUICKSTART = REPO_ROOT / "search_spaces" / "quickstart.yaml"

@@ -8,9 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
+from weightsearch.config import SearchSpace, TrialConfig, load_space, simplex_weights
 from weightsearch.errors import UserError
-from weightsearch.space import SearchSpace, load_space, simplex_weights
-from weightsearch.trial.config import TrialConfig
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -258,8 +257,9 @@ def test_grid_needs_finite_values() -> None:
         ({"parameters": {"options.ratio": 0.1, "options": {"ratio": 0.2}}}, "'options.ratio' is set twice"),
         ({"strategy": {"fixed": {"weights": {"simplex": TASKS, "total": 0}}}}, "'strategy.fixed.weights.total': must be > 0"),
         ({"strategy": {"fixed": {"weights": {"simplex": ["action"]}}}}, "'strategy.fixed.weights.simplex': needs at least 2"),
-        ({"strategy": {"fixd": None}}, "'strategy.fixd': unknown strategy; use one of: dwa, famo, fixed"),
-        ({"strategy": {"gradnorm": {"alhpa": {"float": [0.5, 2.0]}}}}, "'strategy.gradnorm.alhpa': gradnorm takes no argument 'alhpa'; it takes: alpha, lr, window"),
+        ({"strategy": {"fixed; rm -rf": None}}, "'strategy.fixed; rm -rf': not a strategy name"),
+        ({"parameters": {"lr": {"float": [1e-3, float("inf")]}}}, "'parameters.lr.float': bounds must be finite"),
+        ({"parameters": {"lr": {"float": [float("nan"), 1.0]}}}, "'parameters.lr.float': bounds must be finite"),
         ({"strategy": {}}, "'strategy': name at least one strategy"),
         ({"strategy": {"dwa": None}, "parameters": {"strategy_params.window": 20}}, "'parameters.strategy_params.window': with a `strategy:` section"),
         ({"paramters": {}}, "'paramters': unknown field; valid: strategy, parameters"),

@@ -13,19 +13,16 @@ import optuna
 import pytest
 import yaml
 
-from weightsearch.errors import UserError
-from weightsearch.spec import (
-    PRUNERS,
+from weightsearch.config import (
     SweepSpec,
-    check_spec,
+    TrialConfig,
     load_spec,
-    make_pruner,
-    make_sampler,
     overrides_from_args,
-    reported_metrics,
     spec_to_yaml,
 )
-from weightsearch.trial.config import TrialConfig
+from weightsearch.errors import UserError
+from weightsearch.search.checks import check_spec, reported_metrics
+from weightsearch.search.optuna_factory import PRUNERS, make_pruner, make_sampler
 
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "search_spaces" / "quickstart.yaml"
@@ -205,7 +202,7 @@ def test_a_space_is_not_a_spec() -> None:
 
 def test_multi_objective_turns_pruning_off(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     objectives = [{"metric": "val/action/mse"}, {"metric": "val/align/recall_at_1", "mode": "max"}]
-    with caplog.at_level(logging.WARNING, logger="weightsearch.spec"):
+    with caplog.at_level(logging.WARNING, logger="weightsearch.config.spec"):
         spec = load_spec(_write(tmp_path, _spec(objective=objectives)))
     assert spec.pruner.name == "none" and spec.directions == ["minimize", "maximize"]
     assert "pruner 'median' is off" in caplog.text
@@ -283,6 +280,15 @@ def test_reported_metrics_of_the_reference() -> None:
     ("changes", "expected"),
     [
         ({"objective": {"metric": "val/action/mae"}}, "spec field 'objective.metric': the trial never reports 'val/action/mae'; use e.g. val/action"),
+        ({"space": {"strategy": {"fixd": None}}}, "space field 'strategy.fixd': strategy: unknown name 'fixd'"),
+        (
+            {"space": {"strategy": {"gradnorm": {"alhpa": {"float": [0.5, 2.0]}}}}},
+            "space field 'strategy.gradnorm.alhpa': gradnorm takes no argument 'alhpa'; it takes: alpha, lr, window",
+        ),
+        (
+            {"space": {"strategy": {"no_such_module:Strategy": None}}},
+            "space field 'strategy.no_such_module:Strategy': ",
+        ),
         (
             {"space": {"strategy": {"fixed": {"weights": {"simplex": ["action", "grasp"]}}}}},
             "space field 'strategy.fixed.weights': unknown task 'grasp'; the model's tasks are action, action_token",
@@ -330,7 +336,7 @@ def test_cli_validate_prints_a_summary_and_creates_nothing(tmp_path: Path) -> No
     ("args", "expected"),
     [
         (["--set", "budget.num_samples=0"], "spec field 'budget.num_samples': must be >= 1 (got 0)"),
-        (["--set", "space.strategy.gradnorm.alhpa={float: [0.5, 2.0]}"], "spec field 'space.strategy.gradnorm.alhpa': gradnorm takes no argument 'alhpa'; it takes: alpha, lr, window"),
+        (["--set", "space.strategy.gradnorm.alhpa={float: [0.5, 2.0]}"], "space field 'strategy.gradnorm.alhpa': gradnorm takes no argument 'alhpa'; it takes: alpha, lr, window"),
         (["--set", "objective.metric=val/nothing"], "spec field 'objective.metric': the trial never reports"),
     ],
 )

@@ -9,8 +9,14 @@ from functools import cached_property
 import torch
 from torch import nn
 
+from weightsearch.contracts import TOTAL_LOSS, task_metric, task_pair
 from weightsearch.errors import NonFiniteLossError, UserError
-from weightsearch.weighting import LossNormalizer, NoNormalization, WeightingStrategy, task_gramian
+from weightsearch.weighting import (
+    LossNormalizer,
+    NoNormalization,
+    WeightingStrategy,
+    task_gramian,
+)
 
 
 class LossRecord:
@@ -62,13 +68,18 @@ class LossRecord:
 
     def metrics(self, prefix: str = "train") -> dict[str, float]:
         """Flat ``{name: value}`` with the metric names the README documents (``train/loss/<task>``, …)."""
-        metrics = {f"{prefix}/loss/{task}": value for task, value in self.raw.items()}
-        metrics.update({f"{prefix}/loss_norm/{task}": value for task, value in self.normalized.items()})
-        metrics.update({f"{prefix}/weight/{task}": value for task, value in self.weights.items()})
-        metrics.update({f"{prefix}/contrib/{task}": value for task, value in self.contributions.items()})
-        metrics[f"{prefix}/loss/total"] = self._columns[3][0]
-        metrics.update({f"{prefix}/grad_norm/{task}": value for task, value in self.grad_norms.items()})
-        metrics.update({f"{prefix}/grad_cos/{pair}": value for pair, value in self.grad_cosines.items()})
+        per_task = {
+            "loss": self.raw,
+            "loss_norm": self.normalized,
+            "weight": self.weights,
+            "contrib": self.contributions,
+            "grad_norm": self.grad_norms,
+            "grad_cos": self.grad_cosines,
+        }
+        metrics = {
+            task_metric(prefix, kind, task): value for kind, values in per_task.items() for task, value in values.items()
+        }
+        metrics[f"{prefix}/{TOTAL_LOSS}"] = self._columns[3][0]
         return metrics
 
 
@@ -156,5 +167,5 @@ class CompositeLoss(nn.Module):
         first, second = torch.triu_indices(len(tasks), len(tasks), offset=1).tolist()
         values = torch.cat([norms, cosines[first, second]]).tolist()
         grad_norms = dict(zip(tasks, values[: len(tasks)]))
-        grad_cosines = {f"{tasks[a]}-{tasks[b]}": value for a, b, value in zip(first, second, values[len(tasks) :])}
+        grad_cosines = {task_pair(tasks[a], tasks[b]): value for a, b, value in zip(first, second, values[len(tasks) :])}
         return grad_norms, grad_cosines

@@ -13,7 +13,7 @@ import tomllib
 import yaml
 
 from weightsearch.cli import build_parser, main
-from weightsearch.spec import load_spec, overrides_from_args
+from weightsearch.config import load_spec, overrides_from_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from weightsearch.cli import build_parser
-from weightsearch.redact import without_password
 from weightsearch.cluster.submission import prepare_submission
+from weightsearch.config import load_spec
 from weightsearch.errors import UserError
-from weightsearch.spec import load_spec
+from weightsearch.redact import without_password
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO_ROOT / "search_spaces" / "quickstart.yaml"

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from test_tuner import SPEC
 
+from weightsearch.config import load_spec
 from weightsearch.errors import UserError
 from weightsearch.search.tuner import run_sweep
-from weightsearch.spec import load_spec
 
 # The worker node imports `weightsearch` and the `sweep_plugins` test model from here.
 WORKER_PYTHONPATH = os.pathsep.join([str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])])

@@ -12,11 +12,11 @@ import pytest
 from optuna.trial import TrialState
 from ray import tune
 
+from weightsearch.config import load_space
 from weightsearch.search.bridge import OptunaBridge
 from weightsearch.search.pruning import OptunaPruningScheduler
 from weightsearch.search.searcher import OptunaSearcher
 from weightsearch.search.trainable import with_resources
-from weightsearch.space import load_space
 from weightsearch.trial import TrialConfig
 
 METRIC = "val/main/mse"

@@ -11,13 +11,13 @@ from optuna.exceptions import StorageInternalError
 from optuna.trial import TrialState
 from sqlalchemy.exc import OperationalError
 
+from weightsearch.config import TrialConfig, load_space
+from weightsearch.contracts import ATTR_RESUMED_FROM as RESUMED_ATTR
 from weightsearch.search import bridge as bridge_module
 from weightsearch.search.bridge import OptunaBridge, with_storage_retries
 from weightsearch.search.resume import last_checkpoint
-from weightsearch.search.searcher import RESUMED_ATTR, OptunaSearcher
-from weightsearch.space import load_space
+from weightsearch.search.searcher import OptunaSearcher
 from weightsearch.trial.checkpoint import STATE_FILE, save_checkpoint
-from weightsearch.trial.config import TrialConfig
 
 METRIC = "val/main/mse"
 SPACE = {"parameters": {"lr": {"float": [1.0e-4, 1.0], "log": True}}}

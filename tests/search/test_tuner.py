@@ -10,11 +10,11 @@ import optuna
 import pytest
 import yaml
 
+from weightsearch.cli.sweep import status_command
+from weightsearch.config import load_spec
 from weightsearch.errors import UserError
 from weightsearch.search.budget import BUDGET_REASON
-from weightsearch.search.command import status_command
 from weightsearch.search.tuner import run_sweep
-from weightsearch.spec import load_spec
 
 SPEC = {
     "name": "tiny",

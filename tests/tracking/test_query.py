@@ -9,10 +9,16 @@ import pytest
 from mlflow.entities import Metric, Param, Run, RunData, RunInfo, RunTag
 from mlflow.tracking import MlflowClient
 
+from weightsearch.contracts import RunPaths
 from weightsearch.errors import UserError
-from weightsearch.search.paths import RunPaths
 from weightsearch.tracking import names
-from weightsearch.tracking.query import best_trials, locate, open_sweep, rank, trial_runs
+from weightsearch.tracking.query import (
+    best_trials,
+    locate,
+    open_sweep,
+    rank,
+    trial_runs,
+)
 
 
 def trial_run(number: int, metrics: dict[str, float]) -> Run:

@@ -11,20 +11,20 @@ from pathlib import Path
 
 import optuna
 import pytest
+import tracking_trainables as trainables
 import yaml
 from mlflow.tracking import MlflowClient
 
-import tracking_trainables as trainables
 from weightsearch.cli import main
+from weightsearch.config import SweepSpec, TrialConfig, spec_to_yaml
 from weightsearch.search.bridge import OptunaBridge
+from weightsearch.search.optuna_factory import make_pruner, make_sampler
 from weightsearch.search.tuner import build_tuner
-from weightsearch.spec import SweepSpec, make_pruner, make_sampler, spec_to_yaml
 from weightsearch.tracking import names
 from weightsearch.tracking.query import open_sweep
 from weightsearch.tracking.recorder import MlflowSweepCallback, tracking_dir
 from weightsearch.tracking.spool import Spool
 from weightsearch.tracking.writer import MlflowWriter
-from weightsearch.trial.config import TrialConfig
 
 SECRETS = {
     "MLFLOW_TRACKING_USERNAME": "ws-user-3f9a",

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from weightsearch.cluster.address import check_reachable, dashboard_url
-from weightsearch.cluster.auth import use_cluster_token
+from weightsearch.cluster.auth import cluster_headers
 from weightsearch.errors import UserError
 
 if TYPE_CHECKING:
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 _ADDRESS_VARIABLES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
 # After the log stream closes, the job's final status follows within moments.
 _STATUS_WAIT_S = 30.0
-# Ray's job client logs each upload and stream event at INFO; our output says what matters.
+# Ray's job client logs each upload and stream event at INFO; our output says what matters. These are
+# logger names (module paths, one of them private): a rename only makes the output chattier, and
+# tests/test_private_apis.py notices it.
 _CHATTY_LOGGERS = (
     "ray.dashboard.modules.job.sdk",
     "ray.dashboard.modules.dashboard_sdk",
@@ -36,13 +38,13 @@ def connect(address: str | None) -> tuple["JobSubmissionClient", str]:
     """A client for the Ray Jobs API at ``address`` (or ``$RAY_ADDRESS``) and the dashboard URL it uses."""
     url = dashboard_url(address)
     check_reachable(url)
-    use_cluster_token()
+    headers = cluster_headers()
     from ray.job_submission import JobSubmissionClient
 
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     with cluster_errors(url), _address_variables_unset():
-        return JobSubmissionClient(url), url
+        return JobSubmissionClient(url, headers=headers), url
 
 
 @contextmanager

@@ -8,27 +8,30 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 
 import yaml
 
-from weightsearch.redact import without_password
+from weightsearch.config import (
+    SWEEP_FLAGS,
+    SweepSpec,
+    find_space_file,
+    load_spec,
+    overrides_from_args,
+    read_mapping,
+    resolve_spec_file,
+)
 from weightsearch.errors import UserError
-from weightsearch.space import read_yaml_mapping
-from weightsearch.spec import SweepSpec, find_space_file, load_spec, overrides_from_args
+from weightsearch.redact import without_password
 
-# `weightsearch run` flags a submission passes through unchanged (attribute of the parsed arguments -> flag).
-_RUN_FLAGS = {
-    "name": "--name",
-    "num_samples": "--num-samples",
-    "max_concurrent": "--max-concurrent",
-    "tracking_uri": "--tracking-uri",
-}
+FORWARDED_FLAGS = ("--name", "--num-samples", "--max-concurrent", "--tracking-uri")
+"""Sweep flags `submit` passes on to `weightsearch run` on the cluster (the run directory and the Ray
+address are the cluster's own)."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,8 @@ class SweepSubmission:
     """A locally validated sweep, ready to ship: its files, its entrypoint and where its results will land."""
 
     spec: SweepSpec
-    spec_file: Path
-    space_files: dict[str, Path]
+    spec_file: Path | Traversable
+    space_files: dict[str, Path | Traversable]
     argv: list[str]
     storage_path: str
 
@@ -66,35 +69,35 @@ class SweepSubmission:
         """A temporary folder holding the spec and its space file, as the job's ``working_dir``."""
         with tempfile.TemporaryDirectory(prefix="ws-submit-") as folder:
             root = Path(folder)
-            shutil.copyfile(self.spec_file, root / self.spec_file.name)
+            (root / self.spec_file.name).write_bytes(self.spec_file.read_bytes())
             for name, source in self.space_files.items():
                 target = root / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
+                target.write_bytes(source.read_bytes())
             yield root
 
 
 def prepare_submission(args: argparse.Namespace) -> SweepSubmission:
     """Validate ``args.spec`` with the command line's overrides and build the job that runs it on a cluster."""
-    spec_file = Path(args.spec)
-    spec = load_spec(spec_file, overrides_from_args(args))
+    spec_file = resolve_spec_file(Path(args.spec))
+    spec = load_spec(args.spec, overrides_from_args(args))
     space_files = _space_files(spec_file, args.overrides)
     if spec_file.name in space_files:
         raise UserError(f"spec field 'space': {spec_file.name!r} is the spec's own file name; rename one of them")
     storage_path = _cluster_storage_path(spec, args.storage_path)
     argv = ["weightsearch", "run", f"./{spec_file.name}", "--ray-address", "auto", f"--storage-path={storage_path}"]
-    for attribute, flag in _RUN_FLAGS.items():
-        value = getattr(args, attribute, None)
-        if value is not None:
-            argv.append(f"{flag}={value}")
+    for flag in SWEEP_FLAGS:
+        value = getattr(args, flag.attribute, None)
+        if flag.flag in FORWARDED_FLAGS and value is not None:
+            argv.append(f"{flag.flag}={value}")
     # `--set=KEY=VALUE` in one word, so that a value starting with '-' is not read as a flag.
     argv.extend(f"--set={override}" for override in args.overrides)
     return SweepSubmission(spec, spec_file, space_files, argv, storage_path)
 
 
-def _space_files(spec_file: Path, overrides: Sequence[str]) -> dict[str, Path]:
+def _space_files(spec_file: Path | Traversable, overrides: Sequence[str]) -> dict[str, Path | Traversable]:
     """The space file the spec names after the overrides (``--set space=FILE``), keyed by the name it is written as."""
-    name = read_yaml_mapping(spec_file, "spec file").get("space")
+    name = read_mapping(spec_file, "spec file").get("space")
     for override in overrides:
         key, _, text = override.partition("=")
         if key.strip() == "space":
@@ -107,7 +110,8 @@ def _space_files(spec_file: Path, overrides: Sequence[str]) -> dict[str, Path]:
             f"spec field 'space': {name!r} would not sit inside the job's working directory; name the space file "
             "relative to the spec (or the repository's search_spaces/) without '..', or inline the space"
         )
-    return {name: find_space_file(name, spec_file.resolve().parent)}
+    spec_dir = spec_file.resolve().parent if isinstance(spec_file, Path) else Path.cwd()
+    return {name: find_space_file(name, spec_dir)}
 
 
 def _cluster_storage_path(spec: SweepSpec, requested: str | None) -> str:

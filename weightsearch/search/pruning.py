@@ -11,35 +11,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ray.cloudpickle
+from optuna.study import StudyDirection
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from weightsearch.contracts import RESULT_STEP
 from weightsearch.search.bridge import OptunaBridge
 from weightsearch.search.trainable import TrialError
 
 if TYPE_CHECKING:
-    from ray.tune.execution.tune_controller import TuneController
     from ray.tune.experiment import Trial
-
-STEP_KEY = "step"
 
 
 class OptunaPruningScheduler(FIFOScheduler):
-    """Report the objective at each result's ``step`` and STOP the trials the study's pruner prunes."""
+    """Report the objective at each result's ``step`` and STOP the trials the study's pruner prunes.
+
+    Ray passes its ``TuneController`` as the first argument of every hook; it is not used here
+    (typed ``object``, so this module imports nothing from Ray's private ``execution`` package).
+    """
 
     def __init__(self, bridge: OptunaBridge) -> None:
         super().__init__()
         self.bridge = bridge
         if not bridge.multi_objective:
-            self._metric = bridge.metrics[0]
+            # Ray then checks that every result carries the objective (the public ``metric`` property).
+            mode = "min" if bridge.study.directions[0] == StudyDirection.MINIMIZE else "max"
+            self.set_search_properties(bridge.metrics[0], mode)
 
-    def on_trial_result(self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]) -> str:
+    def on_trial_result(self, tune_controller: object, trial: Trial, result: dict[str, Any]) -> str:
         if self.bridge.multi_objective:
             return TrialScheduler.CONTINUE
         value = result[self.bridge.metrics[0]]
-        pruned = self.bridge.report(trial.trial_id, value, int(result[STEP_KEY]))
+        pruned = self.bridge.report(trial.trial_id, value, int(result[RESULT_STEP]))
         return TrialScheduler.STOP if pruned else TrialScheduler.CONTINUE
 
-    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+    def on_trial_error(self, tune_controller: object, trial: Trial) -> None:
         # Ray hands the error to the scheduler only; the searcher, called next, tells FAIL with it.
         self.bridge.note_failure(trial.trial_id, error_reason(trial))
 
@@ -50,8 +55,12 @@ class OptunaPruningScheduler(FIFOScheduler):
 def error_reason(trial: Trial) -> str:
     """One line saying why ``trial`` errored, read from the exception Ray pickled in the trial's folder.
 
-    Ray keeps the exception only in that file (``Trial.pickled_error_file``); a ``RayTaskError``
-    wraps what the trainable raised in ``.cause``.
+    A ``RayTaskError`` wraps what the trainable raised in ``.cause``. Not a public API, on purpose:
+    no hook Ray calls on an error (scheduler, searcher, callback) is given the exception, and Ray
+    keeps it only in that file, ``Trial.pickled_error_file`` (a property of the DeveloperAPI
+    ``Trial``, written by ``Trial.handle_error`` before the hooks run). ``Trial.get_pickled_error()``
+    reads the copy in the storage path, which is synced later, so it is still missing here.
+    tests/test_private_apis.py fails on a Ray upgrade that changes this.
     """
     path = trial.pickled_error_file
     if path is None or not Path(path).exists():

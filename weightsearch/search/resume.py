@@ -33,8 +33,11 @@ import ray
 from optuna.trial import TrialState
 from ray import tune
 
+from weightsearch.config import SweepSpec, spec_to_yaml
+from weightsearch.contracts import RESULT_STEP
 from weightsearch.errors import UserError
 from weightsearch.search.bridge import OptunaBridge
+from weightsearch.search.optuna_factory import make_pruner, make_sampler
 from weightsearch.search.trainable import with_resources
 from weightsearch.search.tuner import (
     SweepResult,
@@ -45,7 +48,6 @@ from weightsearch.search.tuner import (
     study_storage,
     sweep_result,
 )
-from weightsearch.spec import SweepSpec, make_pruner, make_sampler, spec_to_yaml
 from weightsearch.trial.checkpoint import STATE_FILE, load_checkpoint
 
 
@@ -84,7 +86,7 @@ def resume_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) ->
             for number, checkpoint in resumed.items():
                 last = load_checkpoint(checkpoint)["metrics"] if checkpoint is not None else {}
                 if spec.metrics[0] in last:
-                    bridge.backfill(number, last[spec.metrics[0]], int(last["step"]))
+                    bridge.backfill(number, last[spec.metrics[0]], int(last[RESULT_STEP]))
             trainable = with_resources(spec.resources.cpu, spec.resources.gpu)
             build_tuner(spec, bridge, trainable, callbacks, num_samples=to_run, resumed=resumed).fit()
         finally:

@@ -13,19 +13,22 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune.search import Searcher
 
+from weightsearch.config import TrialConfig
+from weightsearch.contracts import (
+    ATTR_PARAMS,
+    ATTR_RESUMED_FROM,
+    CONFIG_PARAMS,
+    CONFIG_RESUME_FROM,
+    CONFIG_TRIAL,
+    CONFIG_TRIAL_NUMBER,
+)
 from weightsearch.search.bridge import OptunaBridge
-from weightsearch.search.summary import PARAMS_ATTR
-from weightsearch.trial.config import TrialConfig
 
 if TYPE_CHECKING:
-    from weightsearch.space import SearchSpace
-
-# Trial user attribute: where each resume continued the trial from (a checkpoint directory, or "scratch").
-RESUMED_ATTR = "resumed_from"
-
+    from weightsearch.config import SearchSpace
 
 class OptunaSearcher(Searcher):
-    """Suggest ``{"trial_number", "params", "trial", "resume_from"}`` configs from the study of ``bridge``.
+    """Suggest configs (the ``CONFIG_*`` keys of :mod:`weightsearch.contracts`) from the study of ``bridge``.
 
     ``params`` are the flat sampled values (dotted :class:`TrialConfig` paths), ``trial`` the
     resolved :class:`TrialConfig` as a dict, which the trainable runs, and ``resume_from`` the
@@ -54,7 +57,9 @@ class OptunaSearcher(Searcher):
         if self.resumed:
             number, checkpoint = _pop_first(self.resumed)
             trial = self.bridge.adopt(trial_id, number)
-            trial.set_user_attr(RESUMED_ATTR, [*trial.user_attrs.get(RESUMED_ATTR, []), str(checkpoint or "scratch")])
+            # Where each resume continued the trial from (a checkpoint directory, or "scratch").
+            resumed_from = [*trial.user_attrs.get(ATTR_RESUMED_FROM, []), str(checkpoint or "scratch")]
+            trial.set_user_attr(ATTR_RESUMED_FROM, resumed_from)
         else:
             trial = self.bridge.ask(trial_id)
         try:
@@ -65,12 +70,12 @@ class OptunaSearcher(Searcher):
             self.bridge.fail(trial_id, f"sampling failed: {type(error).__name__}: {error}")
             raise
         # The study then shows the TrialConfig paths (Optuna's own names are prefixed or coordinates).
-        trial.set_user_attr(PARAMS_ATTR, params)
+        trial.set_user_attr(ATTR_PARAMS, params)
         return {
-            "trial_number": trial.number,
-            "params": params,
-            "trial": resolved.model_dump(mode="json"),
-            "resume_from": str(checkpoint) if checkpoint else None,
+            CONFIG_TRIAL_NUMBER: trial.number,
+            CONFIG_PARAMS: params,
+            CONFIG_TRIAL: resolved.model_dump(mode="json"),
+            CONFIG_RESUME_FROM: str(checkpoint) if checkpoint else None,
         }
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-PARAMS_ATTR = "params"
+from weightsearch.contracts import ATTR_PARAMS
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def summarize(study: optuna.Study, storage: str, metrics: list[str]) -> StudySum
         metrics=list(metrics),
         directions=[direction.name.lower() for direction in study.directions],
         counts={state.name: counts[state.name] for state in TrialState if counts[state.name]},
-        best=[BestTrial(trial.number, list(trial.values), trial.user_attrs.get(PARAMS_ATTR, trial.params)) for trial in best],
+        best=[BestTrial(trial.number, list(trial.values), trial.user_attrs.get(ATTR_PARAMS, trial.params)) for trial in best],
     )
 
 

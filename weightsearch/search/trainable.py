@@ -14,7 +14,9 @@ from typing import Any
 import torch
 from ray import tune
 
-from weightsearch.trial import TrialConfig, train
+from weightsearch.config import TrialConfig
+from weightsearch.contracts import CONFIG_RESUME_FROM, CONFIG_TRIAL, RESULT_STEP
+from weightsearch.trial import train
 
 
 class TrialError(RuntimeError):
@@ -27,11 +29,11 @@ def with_resources(cpus: float, gpus: float) -> Any:
 
 
 def run_trial(config: dict[str, Any]) -> None:
-    """Train ``config["trial"]``, reporting each evaluation (with its checkpoint) to Ray Tune.
+    """Train the config's resolved trial (``CONFIG_TRIAL``), reporting each evaluation and checkpoint to Ray Tune.
 
     Any exception (``NonFiniteLossError`` included) ends the trial as errored; Ray records it and
     the sweep goes on. A trial starts from Ray's checkpoint when Ray retries it, else from
-    ``config["resume_from"]`` (a resume continuing a trial of an earlier run). ``device: auto``
+    ``config[CONFIG_RESUME_FROM]`` (a resume continuing a trial of an earlier run). ``device: auto``
     lands on the GPU Ray assigned: Ray sets ``CUDA_VISIBLE_DEVICES`` to it, so "cuda" is that
     device (and no GPU is visible without one).
     """
@@ -40,12 +42,12 @@ def run_trial(config: dict[str, Any]) -> None:
     cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
     # One intra-op thread per reserved core, so that packed trials do not oversubscribe the node.
     torch.set_num_threads(max(1, int(cpus)))
-    trial_config = TrialConfig.model_validate(config["trial"])
+    trial_config = TrialConfig.model_validate(config[CONFIG_TRIAL])
     reported_steps: list[float] = []
     report_to_ray = LastCheckpointReporter()
 
     def report(metrics: dict[str, float], checkpoint: Path | None) -> None:
-        reported_steps.append(metrics["step"])
+        reported_steps.append(metrics[RESULT_STEP])
         report_to_ray(metrics, checkpoint)
 
     with tempfile.TemporaryDirectory(prefix="weightsearch-trial-") as scratch:
@@ -54,7 +56,7 @@ def run_trial(config: dict[str, Any]) -> None:
                 trial_config,
                 report=report,
                 checkpoint_dir=Path(scratch) / "checkpoints",
-                resume_from=_restored_checkpoint(Path(scratch) / "restored") or config.get("resume_from"),
+                resume_from=_restored_checkpoint(Path(scratch) / "restored") or config.get(CONFIG_RESUME_FROM),
             )
             if not reported_steps:
                 # Continued from its last checkpoint (the driver died before telling the end): report it again.

@@ -20,17 +20,40 @@ from ray import tune
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from weightsearch.config import SweepSpec, spec_to_yaml
+from weightsearch.contracts import CONFIG_RESUME_FROM
 from weightsearch.errors import UserError
-from weightsearch.search.bridge import OptunaBridge
+from weightsearch.search.bridge import OptunaBridge, StorageRetry
 from weightsearch.search.budget import TimeBudget
+from weightsearch.search.checks import check_spec
+from weightsearch.search.optuna_factory import make_pruner, make_sampler
 from weightsearch.search.progress import SweepProgress
 from weightsearch.search.pruning import OptunaPruningScheduler
 from weightsearch.search.searcher import OptunaSearcher
 from weightsearch.search.summary import StudySummary, summarize
 from weightsearch.search.trainable import with_resources
-from weightsearch.spec import SweepSpec, check_spec, make_pruner, make_sampler, spec_to_yaml
 
 RAY_CONNECT_TIMEOUT_S = 5.0
+
+# Process-wide settings of the process that drives a sweep's Tune loop, set once by
+# `configure_ray_driver` when Ray is connected or started. Both are Ray Tune's documented
+# environment variables (no Tuner/RunConfig argument does the same in Ray 2.60) and are read on
+# the driver only, when `Tuner.fit` starts; a value already set in the environment wins, so
+# `RAY_AIR_NEW_OUTPUT=1 weightsearch run ...` brings Ray's own output back.
+RAY_DRIVER_ENVIRONMENT = {
+    # Ray's console tables are replaced by our progress display (SweepProgress); Ray's new output
+    # engine prints its experiment table even with `verbose=0`, the old one prints nothing then.
+    "RAY_AIR_NEW_OUTPUT": "0",
+    # Ray logs a full traceback per trial failure; our display prints one line and the traceback
+    # stays in the trial's error.txt.
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
+}
+
+
+def configure_ray_driver() -> None:
+    """Apply :data:`RAY_DRIVER_ENVIRONMENT` to this process (values already set are kept)."""
+    for name, value in RAY_DRIVER_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
 
 
 @dataclass(frozen=True)
@@ -111,10 +134,6 @@ def build_tuner(
     A resume runs ``num_samples`` trials (default: the spec's), the unfinished ones in ``resumed`` first.
     """
     budget = TimeBudget(bridge, spec.budget.time_budget_s) if spec.budget.time_budget_s else None
-    # Our progress display replaces Ray's console output: Ray's own table and its per-failure
-    # traceback (kept in each trial's error.txt).
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -132,8 +151,9 @@ def build_tuner(
             name=spec.name,
             storage_path=str(spec.paths.ray_dir),
             stop=budget,
-            # The budget closes cut-short trials in the study before any other callback looks.
-            callbacks=[*([budget] if budget else []), SweepProgress(bridge), *callbacks],
+            # The budget closes cut-short trials in the study, then the study gets the writes kept
+            # while its storage failed, before any other callback looks.
+            callbacks=[*([budget] if budget else []), StorageRetry(bridge), SweepProgress(bridge), *callbacks],
             verbose=0,
             # A failed trial is restarted from its last checkpoint; the searcher and scheduler hear
             # of the failure only once the retries are spent (TuneController._process_trial_failure).
@@ -175,7 +195,7 @@ def _trial_name(trial: tune.experiment.Trial) -> str:
     numbers checkpoints from 0 again and would overwrite the one it resumes from.
     """
     name = f"trial_{trial.config['trial_number']:05d}"
-    return f"{name}_{trial.trial_id}" if trial.config.get("resume_from") else name
+    return f"{name}_{trial.trial_id}" if trial.config.get(CONFIG_RESUME_FROM) else name
 
 
 def _check_study_storage(url: str, name: str, run_dir: Path) -> None:
@@ -207,18 +227,19 @@ def _check_study_storage(url: str, name: str, run_dir: Path) -> None:
 
 
 def _connect_ray(address: str | None) -> bool:
-    """Join ``address`` (already found reachable) or start a local Ray; True when this call did (so the caller shuts it down)."""
+    """Join ``address`` (already found reachable) or start a local Ray; True when this call did (so the caller shuts it down).
+
+    Also sets :data:`RAY_DRIVER_ENVIRONMENT` in this process, which drives the sweep's Tune loop.
+    """
+    configure_ray_driver()
     if ray.is_initialized():
         return False
     if address is None:
-        # A private cluster for this sweep, on loopback only: nothing outside the machine can join it.
-        ray.init(
-            address="local",
-            num_cpus=os.cpu_count(),
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            configure_logging=False,
-        )
+        # A private cluster for this sweep. Ray 2.60 binds it to the machine's routable address
+        # whatever `_node_ip_address` says (it resolves 127.0.0.1 to that address), so what keeps
+        # other machines out is the token authentication ray.init turns on for a new local cluster
+        # unless RAY_AUTH_MODE says otherwise; no dashboard is started.
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, configure_logging=False)
         return True
     try:
         ray.init(address=address, configure_logging=False)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlparse
 
 from mlflow.tracking import MlflowClient
-from mlflow.utils.credentials import get_default_host_creds
-from mlflow.utils.rest_utils import http_request
 
 from weightsearch.errors import UserError
 from weightsearch.redact import without_password
 
-# The cheapest authenticated call of the tracking API: it proves the server runs, speaks MLflow and
-# accepts our credentials (MLflow reads MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN itself).
-_PROBE_ENDPOINT = "/api/2.0/mlflow/experiments/search"
+# The cheapest authenticated call of MLflow's documented REST API: it proves the server runs, speaks
+# MLflow and accepts our credentials (MLflow reads MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN itself).
+PROBE_ENDPOINT = "/api/2.0/mlflow/experiments/search"
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 
 
@@ -35,15 +34,7 @@ def probe(tracking_uri: str, timeout_s: float = 5.0) -> str | None:
             return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         return None
     try:
-        response = http_request(
-            get_default_host_creds(tracking_uri),
-            _PROBE_ENDPOINT,
-            "POST",
-            json={"max_results": 1},
-            max_retries=0,
-            timeout=timeout_s,
-            retry_timeout_seconds=1,
-        )
+        response = request_once(tracking_uri, PROBE_ENDPOINT, {"max_results": 1}, timeout_s)
     except Exception as error:  # requests/urllib3 errors arrive wrapped in MlflowException
         found = _ERRNO.search(str(error))
         return found.group(0).strip() if found else type(error).__name__
@@ -52,6 +43,30 @@ def probe(tracking_uri: str, timeout_s: float = 5.0) -> str | None:
     if response.status_code != 200:
         return f"HTTP {response.status_code}"
     return None
+
+
+def request_once(tracking_uri: str, endpoint: str, body: dict[str, Any], timeout_s: float) -> Any:
+    """POST ``body`` to ``endpoint`` of the tracking server once, with MLflow's own credentials and headers.
+
+    Not a public API, on purpose: ``MlflowClient`` offers no per-call retry count or timeout (only
+    the process-wide ``MLFLOW_HTTP_REQUEST_*`` variables, which the writer thread would share), and
+    a hand-made request would miss how MLflow resolves credentials (basic auth, token, TLS options,
+    auth plugins). So this calls ``mlflow.utils.rest_utils.http_request`` with
+    ``mlflow.utils.credentials.get_default_host_creds``; tests/test_private_apis.py fails on an
+    MLflow upgrade that changes either.
+    """
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    return http_request(
+        get_default_host_creds(tracking_uri),
+        endpoint,
+        "POST",
+        json=body,
+        max_retries=0,
+        timeout=timeout_s,
+        retry_timeout_seconds=1,
+    )
 
 
 def check_tracking_uri(tracking_uri: str) -> None:

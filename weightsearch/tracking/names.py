@@ -13,10 +13,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
-
 from weightsearch.redact import without_password
+
+# MLflow's documented system tag that nests a run under its parent (what `start_run(nested=True)`
+# sets), and its documented limit on a param value. MLflow exports both only from its private
+# `mlflow.utils` package; tests/test_private_apis.py checks they still equal MLflow's own.
+MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
+MAX_PARAM_VALUE_LENGTH = 6000
 
 KIND = "weightsearch.kind"
 KIND_SWEEP = "sweep"
@@ -78,7 +81,7 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def param_value(value: Any) -> str:
     """A value as an MLflow param string (JSON unless a string), redacted, within MLflow's length limit."""
     text = value if isinstance(value, str) else json.dumps(value)
-    return without_password(text)[:MAX_PARAM_VAL_LENGTH]
+    return without_password(text)[:MAX_PARAM_VALUE_LENGTH]
 
 
 def as_params(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

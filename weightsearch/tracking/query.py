@@ -25,9 +25,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.tracking import MlflowClient
 
-from weightsearch.redact import without_password
+from weightsearch.contracts import RunPaths
 from weightsearch.errors import UserError
-from weightsearch.search.paths import RunPaths
+from weightsearch.redact import without_password
 from weightsearch.tracking import names
 from weightsearch.tracking.connection import check_tracking_uri, is_remote
 

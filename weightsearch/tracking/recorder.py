@@ -31,8 +31,16 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.result import AUTO_RESULT_KEYS, DONE, TRAINING_ITERATION
 
+from weightsearch.config import SweepSpec, spec_to_yaml
+from weightsearch.contracts import (
+    ATTR_FAIL_REASON,
+    ATTR_STOP_REASON,
+    CONFIG_PARAMS,
+    CONFIG_TRIAL,
+    CONFIG_TRIAL_NUMBER,
+    RESULT_STEP,
+)
 from weightsearch.redact import without_password
-from weightsearch.spec import SweepSpec, spec_to_yaml
 from weightsearch.tracking import names
 from weightsearch.tracking.connection import is_remote
 from weightsearch.tracking.report import render_sweep_plots, warm_up
@@ -42,7 +50,7 @@ from weightsearch.tracking.writer import MlflowWriter, summarize
 logger = logging.getLogger(__name__)
 
 # Ray's own bookkeeping in every result (pids, wall-clock stamps, iteration counters): not metrics of the trial.
-_NOT_METRICS = frozenset(AUTO_RESULT_KEYS) | {DONE, "step"}
+_NOT_METRICS = frozenset(AUTO_RESULT_KEYS) | {DONE, RESULT_STEP}
 _VERSIONED_PACKAGES = ("weightsearch", "ray", "optuna", "mlflow", "torch")
 # How long the end of a sweep waits for MLflow (to come back, or to take a backlog) before leaving
 # the rest in the spool for the next run of the sweep.
@@ -119,8 +127,8 @@ class MlflowSweepCallback(Callback):
             return
         self._started.add(number)
         self._ended.discard(number)
-        sampled = trial.config.get("params", {})
-        resolved = trial.config["trial"]
+        sampled = trial.config.get(CONFIG_PARAMS, {})
+        resolved = trial.config[CONFIG_TRIAL]
         self.writer.submit(
             {
                 "op": "trial_start",
@@ -145,7 +153,7 @@ class MlflowSweepCallback(Callback):
         metrics = names.numeric_metrics(result, skip=_NOT_METRICS)
         if not metrics:
             return
-        step = result.get("step", result.get(TRAINING_ITERATION, 0))
+        step = result.get(RESULT_STEP, result.get(TRAINING_ITERATION, 0))
         self.writer.submit(
             {"op": "metrics", "time": _now_ms(), "number": _trial_number(trial), "step": int(step), "metrics": metrics}
         )
@@ -190,7 +198,7 @@ class MlflowSweepCallback(Callback):
         told = next((t for t in self.study.get_trials(deepcopy=False) if t.number == number), None)
         if told is not None and told.state in _FINAL_STATES:
             state = told.state.name
-            reason = told.user_attrs.get("fail_reason") or told.user_attrs.get("stop_reason")
+            reason = told.user_attrs.get(ATTR_FAIL_REASON) or told.user_attrs.get(ATTR_STOP_REASON)
         else:
             logger.warning("Optuna trial %d has no final state yet; recording it as Ray saw it", number)
             state, reason = ("FAIL", _ray_error(trial)) if errored else ("COMPLETE", None)
@@ -248,7 +256,7 @@ def _now_ms() -> int:
 
 
 def _trial_number(trial: Trial) -> int:
-    return int(trial.config["trial_number"])
+    return int(trial.config[CONFIG_TRIAL_NUMBER])
 
 
 def _ray_address() -> str:

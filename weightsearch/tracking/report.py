@@ -9,16 +9,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from weightsearch.contracts import TRAIN_PREFIX, VAL_PREFIX, task_metric
 from weightsearch.tracking import names, plots
 from weightsearch.tracking.query import Objective, rank
 
 logger = logging.getLogger(__name__)
 
-_VAL_LOSS = "val/loss/"
-_WEIGHT = "train/weight/"
+# Metric-name prefixes: `val/loss/<task>` and `train/weight/<task>` without the task.
+_VAL_LOSS = task_metric(VAL_PREFIX, "loss", "")
+_WEIGHT = task_metric(TRAIN_PREFIX, "weight", "")
+# Runs read per `search_runs` request; every page is read.
+RUNS_PAGE_SIZE = 1000
 
 
 def warm_up() -> None:
@@ -41,10 +46,10 @@ def render_sweep_plots(
     """Draw the five sweep figures into ``out_dir``; a figure that cannot be drawn is logged and skipped."""
     client = MlflowClient(tracking_uri)
     parent = client.get_run(parent_run_id)
-    complete_runs = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`{names.PARENT_RUN_ID}` = '{parent_run_id}' and tags.`{names.TRIAL_STATE}` = 'COMPLETE'",
-        max_results=10000,
+    complete_runs = all_runs(
+        client,
+        parent.info.experiment_id,
+        f"tags.`{names.PARENT_RUN_ID}` = {names.quote(parent_run_id)} and tags.`{names.TRIAL_STATE}` = 'COMPLETE'",
     )
     metric, direction = objectives[0]
     drawings = {
@@ -61,6 +66,20 @@ def render_sweep_plots(
         except Exception as error:  # a figure is a convenience: never let it end the sweep's recording
             logger.warning("could not draw %s: %s", file_name, error)
     return written
+
+
+def all_runs(client: MlflowClient, experiment_id: str, filter_string: str, page_size: int = RUNS_PAGE_SIZE) -> list[Run]:
+    """Every run of ``experiment_id`` matching ``filter_string``, read a page at a time (no cap on their number)."""
+    runs: list[Run] = []
+    page_token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id], filter_string=filter_string, max_results=page_size, page_token=page_token
+        )
+        runs.extend(page)
+        page_token = page.token
+        if not page_token:
+            return runs
 
 
 def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

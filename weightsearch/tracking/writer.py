@@ -18,12 +18,11 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import LifecycleStage, Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
-from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 
 from weightsearch.redact import without_password
 from weightsearch.tracking import names
@@ -33,13 +32,12 @@ from weightsearch.tracking.spool import Operation, Spool
 logger = logging.getLogger(__name__)
 
 _STOP = object()
-_RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
-Item = TypeVar("Item")
-
-
-def _chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+_RUN_STATUS = {
+    "COMPLETE": RunStatus.to_string(RunStatus.FINISHED),
+    "PRUNED": RunStatus.to_string(RunStatus.KILLED),
+    "FAIL": RunStatus.to_string(RunStatus.FAILED),
+}
+_RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 
 
 class MlflowWriter:
@@ -203,7 +201,7 @@ class MlflowWriter:
             self._log(run_id, params=operation["params"])
         else:
             self._log(run_id, params=self._new_params(run_id, operation["params"]), tags=operation["tags"])
-            self._client.update_run(run_id, status="RUNNING")
+            self._client.update_run(run_id, status=_RUNNING)
         for local_path, artifact_path in operation["artifacts"]:
             self._client.log_artifact(run_id, local_path, artifact_path)
 
@@ -221,7 +219,7 @@ class MlflowWriter:
         else:
             # a resumed trial continues in the run it had, not in a duplicate
             self._log(run_id, params=self._new_params(run_id, operation["params"]), tags=tags)
-            self._client.update_run(run_id, status="RUNNING")
+            self._client.update_run(run_id, status=_RUNNING)
 
     def _end_trial(self, operation: Operation) -> None:
         run_id = self._trial_run(operation["number"])
@@ -248,7 +246,7 @@ class MlflowWriter:
                 except ValueError:
                     pass  # a categorical value (a strategy name) is a tag only
         self._log(parent, metrics=metrics, tags=tags, step=0, time_ms=operation["time"])
-        self._client.set_terminated(parent, status="FINISHED", end_time=operation["time"])
+        self._client.set_terminated(parent, status=_RUN_STATUS["COMPLETE"], end_time=operation["time"])
 
     def _log(
         self,
@@ -260,14 +258,15 @@ class MlflowWriter:
         step: int = 0,
         time_ms: int = 0,
     ) -> None:
-        """Everything in as few ``log_batch`` calls as MLflow's limits allow (100 params/tags, 1000 metrics a call)."""
-        for chunk in _chunks([Param(key, value) for key, value in (params or {}).items()], MAX_PARAMS_TAGS_PER_BATCH):
-            self._client.log_batch(run_id, params=chunk, synchronous=True)
-        for chunk in _chunks([RunTag(key, value) for key, value in (tags or {}).items()], MAX_PARAMS_TAGS_PER_BATCH):
-            self._client.log_batch(run_id, tags=chunk, synchronous=True)
-        entries = [Metric(key, value, time_ms, step) for key, value in (metrics or {}).items()]
-        for chunk in _chunks(entries, MAX_METRICS_PER_BATCH):
-            self._client.log_batch(run_id, metrics=chunk, synchronous=True)
+        """Everything in one ``log_batch``: MlflowClient splits it into requests within the server's limits itself
+        (100 params/tags, 1000 metrics a request; tests/test_private_apis.py holds it to that)."""
+        self._client.log_batch(
+            run_id,
+            metrics=[Metric(key, value, time_ms, step) for key, value in (metrics or {}).items()],
+            params=[Param(key, value) for key, value in (params or {}).items()],
+            tags=[RunTag(key, value) for key, value in (tags or {}).items()],
+            synchronous=True,
+        )
 
     def _new_params(self, run_id: str, params: Mapping[str, str]) -> dict[str, str]:
         # MLflow refuses to change a logged param, so a resumed run only adds the params it lacks.
@@ -282,7 +281,7 @@ class MlflowWriter:
                     self._experiment_name, artifact_location=self._artifact_location
                 )
             else:
-                if experiment.lifecycle_stage == "deleted":
+                if experiment.lifecycle_stage == LifecycleStage.DELETED:
                     logger.warning("restoring the deleted MLflow experiment %r to record the sweep in it",
                                    self._experiment_name)
                     self._client.restore_experiment(experiment.experiment_id)
@@ -293,7 +292,10 @@ class MlflowWriter:
         if self._parent_run_id is None:
             runs = self._client.search_runs(
                 [self._experiment()],
-                filter_string=f"tags.`{names.KIND}` = 'sweep' and tags.`{names.SWEEP_ID}` = {names.quote(self._sweep_id)}",
+                filter_string=(
+                    f"tags.`{names.KIND}` = {names.quote(names.KIND_SWEEP)} "
+                    f"and tags.`{names.SWEEP_ID}` = {names.quote(self._sweep_id)}"
+                ),
                 order_by=["attributes.start_time ASC"],
                 max_results=1,
             )

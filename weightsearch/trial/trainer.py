@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -12,6 +11,8 @@ import torch
 from torch import nn
 
 from weightsearch.composite import CompositeLoss
+from weightsearch.config.trial import TrialConfig
+from weightsearch.contracts import RESULT_STEP, RESULT_TRAIN_SECONDS
 from weightsearch.errors import UserError
 from weightsearch.trial.averager import MetricAverager
 from weightsearch.trial.checkpoint import (
@@ -22,12 +23,17 @@ from weightsearch.trial.checkpoint import (
     seed_everything,
 )
 from weightsearch.trial.components import TrialComponents
-from weightsearch.trial.config import TrialConfig
 from weightsearch.trial.device import mixed_precision, resolve_device
 from weightsearch.trial.evaluation import evaluate
 from weightsearch.trial.plugin import build_components
 from weightsearch.trial.schedule import warmup_cosine
-from weightsearch.weighting import NORMALIZERS, STRATEGIES, make_normalizer, make_strategy
+from weightsearch.weighting import (
+    NORMALIZERS,
+    make_normalizer,
+    make_strategy,
+    strategy_arguments,
+    strategy_class,
+)
 
 Report = Callable[[dict[str, float], Path | None], None]
 """``report(metrics, checkpoint_dir_or_None)``, called at every report step."""
@@ -115,8 +121,8 @@ def train(
         metrics = {
             **averager.pop_means(),
             **evaluate(components, device),
-            "step": float(done),
-            "time/train_s": train_seconds,
+            RESULT_STEP: float(done),
+            RESULT_TRAIN_SECONDS: train_seconds,
         }
         checkpoint = None
         if checkpoint_dir is not None:
@@ -142,10 +148,10 @@ def train(
 
 def _check_registered_names(config: TrialConfig) -> None:
     """Reject an unknown strategy or normalizer before the (possibly slow) model is built."""
-    if config.strategy not in STRATEGIES:
-        raise UserError(
-            f"trial config field 'strategy': unknown strategy {config.strategy!r}; valid: {sorted(STRATEGIES)}"
-        )
+    try:
+        strategy_class(config.strategy)
+    except UserError as error:
+        raise UserError(f"trial config field 'strategy': {error}") from None
     if config.normalization not in NORMALIZERS:
         raise UserError(
             f"trial config field 'normalization': unknown normalizer {config.normalization!r}; "
@@ -174,7 +180,7 @@ def _with_loss_forms(config: TrialConfig, loss_forms: Mapping[str, str]) -> dict
     takes ``forms`` gets them without a change here; a ``forms`` in the config wins.
     """
     params = dict(config.strategy_params)
-    accepted = inspect.signature(STRATEGIES[config.strategy].__init__).parameters
+    accepted = strategy_arguments(strategy_class(config.strategy))
     if "forms" in accepted and "forms" not in params:
         params["forms"] = dict(loss_forms)
     return params

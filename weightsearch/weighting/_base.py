@@ -1,43 +1,74 @@
-"""The base class every loss-weighting strategy implements."""
+"""The base class every loss-weighting strategy implements, and the rules the rest of weightsearch relies on."""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from weightsearch.weighting._indexing import Selection, TaskIndex
+from weightsearch.weighting._indexing import PresentTasks, Selection, TaskIndex
 from weightsearch.weighting._params import check_tasks
 
 
 class WeightingStrategy(nn.Module, abc.ABC):
-    """Turns the per-task losses of one step into a weighted total.
+    """Turns the per-task losses of one step into a weighted total; subclass it and implement :meth:`_weigh`.
 
-    Hyperparameters are typed constructor keywords with defaults; state (learnable weights, loss
-    history, random generator) lives in the strategy and round-trips through ``state_dict``.
-    Parameters the user's main optimizer must train (uncertainty's log-variances) are
-    ``nn.Parameter``s; weights a strategy updates by its own rule are buffers, replaced rather than
-    modified in place so that a graph still holding last step's weights stays valid.
+    The rules a strategy keeps, because specs, ``CompositeLoss`` and the trainer's checkpoints rely on them:
+
+    - **Hyperparameters are keyword-only constructor arguments after ``tasks``**, typed, with a
+      default where one makes sense: ``def __init__(self, tasks: Sequence[str], *, lr: float = 0.025)``,
+      starting with ``super().__init__(tasks)``. Specs, the search-space check and ``make_strategy``
+      pass keyword-only arguments and nothing else (``strategy_arguments`` lists them); reject bad
+      values with a ``UserError`` naming ``self.name`` and the parameter (see ``_params``).
+    - **State round-trips through ``state_dict``**, so a resumed trial goes on bit for bit. Tensors
+      are buffers (``register_buffer``) or, when the user's main optimizer must train them (uncertainty's
+      log-variances), ``nn.Parameter``s; a buffer the strategy updates by its own rule is replaced,
+      not modified in place, so a graph still holding last step's value stays valid. Host-side state
+      (counts, which tasks came last step, a ``torch.Generator``) goes through ``get_extra_state`` /
+      ``set_extra_state`` as a dict of lists, ints and tensors, which ``torch.load(weights_only=True)``
+      accepts (gradnorm, dwa, famo, rlw). A buffer derived from other state is ``persistent=False``
+      and recomputed in ``set_extra_state`` (dwa); a hyperparameter held as a tensor is
+      ``persistent=False`` so a checkpoint cannot override the run's value (fixed).
+    - **Absent tasks leave state untouched**: :meth:`_weigh` sees the present tasks only and writes
+      per-task state at ``present.selection`` alone (``_indexing.scatter``).
+    - **Weights come back detached**: :meth:`weigh` detaches what :meth:`_weigh` returns, so only
+      the total carries gradients.
+    - **``weights``** is a per-task tensor (buffer or property) of the effective weights as of the
+      latest step, in ``self.tasks`` order; :meth:`current_weights` reads it.
+    - **Flags**: set ``needs_shared_parameters`` to be given the last shared layer's parameters,
+      ``needs_positive_losses`` when the formula takes ratios or logarithms of the losses.
+    - **``name``** is the registry name that ``@register`` sets; a class outside the package is named
+      by its import path ``"package.module:Class"``, which a spec uses as it would a registered name.
     """
 
     name: ClassVar[str] = ""
-    """The registry name (set by ``@register``); used in error messages and by specs."""
+    """The name a spec uses: set by ``@register``, else the class's import path; used in error messages."""
 
     needs_shared_parameters: ClassVar[bool] = False
-    """Whether :meth:`weigh` needs the parameters of the last shared layer (gradient-based strategies)."""
+    """Whether :meth:`_weigh` needs the parameters of the last shared layer (gradient-based strategies)."""
 
     needs_positive_losses: ClassVar[bool] = False
     """Whether the formula takes ratios or logarithms of the losses, so they must stay above zero."""
+
+    weights: torch.Tensor
+    """Per-task effective weights as of the latest step (before any step: the initial ones)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = f"{cls.__module__}:{cls.__qualname__}"
 
     def __init__(self, tasks: Sequence[str]) -> None:
         super().__init__()
         self.tasks: tuple[str, ...] = check_tasks(tasks)
         self._index = TaskIndex(self.tasks)
+        # Zero-size and not saved: it follows ``.to()``, so the losses are stacked on the strategy's
+        # device and in its dtype (mixed-precision losses promoted) without asking a subclass's state.
+        self.register_buffer("_placement", torch.zeros(0), persistent=False)
 
-    @abc.abstractmethod
     def weigh(
         self,
         losses: Mapping[str, torch.Tensor],
@@ -50,21 +81,39 @@ class WeightingStrategy(nn.Module, abc.ABC):
             losses: ``{task: scalar loss}`` (already normalised) for the tasks present this step, in
                 the order of ``self.tasks``; absent tasks contribute nothing and leave state untouched.
             step: the training step index.
-            shared_parameters: parameters of the last shared layer; given only when the class sets
+            shared_parameters: parameters of the last shared layer; required when the class sets
                 ``needs_shared_parameters``.
 
         Returns:
             The weighted total (a scalar to backpropagate) and ``{task: detached scalar weight}``
             for the present tasks: the factor this step multiplies each loss by.
         """
+        if self.needs_shared_parameters and shared_parameters is None:
+            raise ValueError(
+                f"strategy {self.name!r} needs the shared parameters (the last shared layer's) to weigh the losses"
+            )
+        present = self._index.present(losses, self._placement)
+        weights = self._weigh(present, step, shared_parameters)
+        return self._total(weights, present), dict(zip(losses, weights.detach().unbind()))
 
     @abc.abstractmethod
+    def _weigh(
+        self, present: PresentTasks, step: int, shared_parameters: Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
+        """The present tasks' weights this step (``[P]``), updating the state on the way; called by :meth:`weigh`.
+
+        ``present`` holds the present tasks' losses stacked in the strategy's dtype, their positions
+        in ``self.tasks`` and their index into per-task tensors (``self.weights[present.selection]``).
+        ``shared_parameters`` are the last shared layer's when ``needs_shared_parameters``, else ``None``.
+        """
+
+    def _total(self, weights: torch.Tensor, present: PresentTasks) -> torch.Tensor:
+        """The scalar to backpropagate, ``Σ_i w_i L_i``; overridden where the objective adds terms (uncertainty)."""
+        return (weights * present.losses).sum()
+
     def current_weights(self) -> dict[str, float]:
         """The effective weight of every task as of the latest step (before any step: the initial ones)."""
-
-    def _positions(self, losses: Mapping[str, torch.Tensor]) -> tuple[int, ...]:
-        """Positions in ``self.tasks`` of the tasks present in ``losses``."""
-        return self._index.positions(losses)
+        return dict(zip(self.tasks, self.weights.tolist()))
 
     def _selection(self, positions: Sequence[int], device: torch.device, size: int | None = None) -> Selection:
         """Index of ``positions`` into per-task tensors (or ones of length ``size``); see ``TaskIndex.selection``."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from weightsearch.weighting._base import WeightingStrategy
-from weightsearch.weighting._indexing import stack_losses
+from weightsearch.weighting._indexing import PresentTasks
 from weightsearch.weighting._params import check_count, check_number
 from weightsearch.weighting._registry import register
 
@@ -45,26 +45,19 @@ class DynamicWeightAverage(WeightingStrategy):
         self.window_counts = [0] * count
         self.complete_windows = [0] * count
 
-    def weigh(
-        self,
-        losses: Mapping[str, torch.Tensor],
-        step: int,
-        shared_parameters: Sequence[torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        positions = self._positions(losses)
-        selection = self._selection(positions, self.weights.device)
-        weights = self.weights[selection]
-        stacked = stack_losses(losses, weights.dtype)
-        total = (weights * stacked).sum()
+    def _weigh(
+        self, present: PresentTasks, step: int, shared_parameters: Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
+        weights = self.weights[present.selection]
         with torch.no_grad():
-            self._record(positions, selection, stacked)
-        return total, dict(zip(losses, weights.unbind()))
+            self._record(present)
+        return weights
 
-    def _record(self, positions: Sequence[int], selection: slice | torch.Tensor, losses: torch.Tensor) -> None:
+    def _record(self, present: PresentTasks) -> None:
         """Add the step's losses to the present tasks' windows; close full windows and update the weights."""
-        self.window_sums[selection] += losses
+        self.window_sums[present.selection] += present.losses
         closing = []
-        for position in positions:
+        for position in present.positions:
             self.window_counts[position] += 1
             if self.window_counts[position] == self.window:
                 closing.append(position)
@@ -86,9 +79,6 @@ class DynamicWeightAverage(WeightingStrategy):
         rated = torch.tensor([count >= 2 for count in self.complete_windows], device=rates.device)
         rates = torch.where(rated, rates, torch.ones_like(rates))
         self.weights = len(self.tasks) * torch.softmax(rates / self.temperature, dim=0)
-
-    def current_weights(self) -> dict[str, float]:
-        return dict(zip(self.tasks, self.weights.tolist()))
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"window_counts": list(self.window_counts), "complete_windows": list(self.complete_windows)}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from weightsearch.weighting._base import WeightingStrategy
-from weightsearch.weighting._indexing import scatter, stack_losses
+from weightsearch.weighting._indexing import PresentTasks, scatter
 from weightsearch.weighting._params import check_number
 from weightsearch.weighting._registry import register
 
@@ -45,23 +45,18 @@ class FAMO(WeightingStrategy):
         # Which tasks were present at the previous step: a host-side fact, kept on the host.
         self.previous_positions: tuple[int, ...] = ()
 
-    def weigh(
-        self,
-        losses: Mapping[str, torch.Tensor],
-        step: int,
-        shared_parameters: Sequence[torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        positions = self._positions(losses)
-        selection = self._selection(positions, self.logits.device)
-        stacked = stack_losses(losses, self.logits.dtype)
+    def _weigh(
+        self, present: PresentTasks, step: int, shared_parameters: Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
+        positions, selection = present.positions, present.selection
         with torch.no_grad():
-            log_losses = stacked.clamp(min=self.eps).log()
+            log_losses = present.losses.clamp(min=self.eps).log()
             self._update_logits(positions, log_losses)
             weights = torch.softmax(self.logits[selection] - log_losses, dim=0)
             self.previous_log_losses = scatter(log_losses, selection, self.previous_log_losses)
             self.weights = scatter(weights, selection, self.weights)
             self.previous_positions = positions
-        return (weights * stacked).sum(), dict(zip(losses, weights.unbind()))
+        return weights
 
     def _update_logits(self, positions: Sequence[int], log_losses: torch.Tensor) -> None:
         """The ``ξ`` step for tasks present now and at the previous step, from their change of log-loss."""
@@ -79,9 +74,6 @@ class FAMO(WeightingStrategy):
         delta = torch.addcmul(weighted, probabilities, weighted.sum(), value=-1.0)
         stepped = torch.add(logits * (1 - self.lr * self.gamma), delta, alpha=-self.lr)
         self.logits = scatter(stepped, selection, self.logits)
-
-    def current_weights(self) -> dict[str, float]:
-        return dict(zip(self.tasks, self.weights.tolist()))
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"previous_positions": list(self.previous_positions)}

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from weightsearch.weighting._base import WeightingStrategy
-from weightsearch.weighting._indexing import stack_losses
+from weightsearch.weighting._indexing import PresentTasks
 from weightsearch.weighting._params import per_task_values
 from weightsearch.weighting._registry import register
 
@@ -22,15 +22,7 @@ class FixedWeighting(WeightingStrategy):
         # Not persistent: λ is a hyperparameter of the run, not state a checkpoint should override.
         self.register_buffer("weights", torch.tensor(values), persistent=False)
 
-    def weigh(
-        self,
-        losses: Mapping[str, torch.Tensor],
-        step: int,
-        shared_parameters: Sequence[torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        weights = self.weights[self._selection(self._positions(losses), self.weights.device)]
-        total = (weights * stack_losses(losses, weights.dtype)).sum()
-        return total, dict(zip(losses, weights.unbind()))
-
-    def current_weights(self) -> dict[str, float]:
-        return dict(zip(self.tasks, self.weights.tolist()))
+    def _weigh(
+        self, present: PresentTasks, step: int, shared_parameters: Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
+        return self.weights[present.selection]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from weightsearch.weighting._base import WeightingStrategy
-from weightsearch.weighting._indexing import Selection, scatter, stack_losses
 from weightsearch.weighting._gradients import task_gramian
+from weightsearch.weighting._indexing import PresentTasks, Selection, scatter
+from weightsearch.weighting._initial_losses import update_initial_losses
 from weightsearch.weighting._params import check_count, check_number
 from weightsearch.weighting._registry import register
 
@@ -48,38 +49,18 @@ class GradNormWeighting(WeightingStrategy):
         # Observation counts live on the host: they depend only on which tasks were present.
         self.initial_counts = [0] * count
 
-    def weigh(
-        self,
-        losses: Mapping[str, torch.Tensor],
-        step: int,
-        shared_parameters: Sequence[torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if shared_parameters is None:
-            raise ValueError("gradnorm needs the shared parameters to measure the tasks' gradient norms")
-        positions = self._positions(losses)
-        selection = self._selection(positions, self.weights.device)
+    def _weigh(
+        self, present: PresentTasks, step: int, shared_parameters: Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
+        selection, losses = present.selection, present.losses
         weights = self.weights[selection]
-        stacked = stack_losses(losses, weights.dtype)
-        total = (weights * stacked).sum()
-        gramian = task_gramian(stacked, shared_parameters)
+        gramian = task_gramian(losses, shared_parameters)
+        self.initial_counts, self.initial_sums, self.initial_losses = update_initial_losses(
+            present, self.initial_counts, self.window, self.initial_sums, self.initial_losses
+        )
         with torch.no_grad():
-            self._record_initial_losses(positions, selection, stacked)
-            self.weights = scatter(self._stepped(weights, stacked, selection, gramian), selection, self.weights)
-        return total, dict(zip(losses, weights.unbind()))
-
-    def _record_initial_losses(self, positions: Sequence[int], selection: Selection, losses: torch.Tensor) -> None:
-        """Add the losses of tasks still inside their first ``window`` observations to ``L_i(0)``."""
-        collecting = [self.initial_counts[position] < self.window for position in positions]
-        if not any(collecting):
-            return
-        counts = [self.initial_counts[position] + int(flag) for position, flag in zip(positions, collecting)]
-        mask = torch.tensor(collecting, dtype=losses.dtype).to(losses.device, non_blocking=True)
-        sums = self.initial_sums[selection] + mask * losses
-        self.initial_sums = scatter(sums, selection, self.initial_sums)
-        divisors = torch.tensor(counts, dtype=losses.dtype).to(losses.device, non_blocking=True)
-        self.initial_losses = scatter(sums / divisors, selection, self.initial_losses)
-        for position, count in zip(positions, counts):
-            self.initial_counts[position] = count
+            self.weights = scatter(self._stepped(weights, losses, selection, gramian), selection, self.weights)
+        return weights
 
     def _stepped(
         self, weights: torch.Tensor, losses: torch.Tensor, selection: Selection, gramian: torch.Tensor
@@ -93,9 +74,6 @@ class GradNormWeighting(WeightingStrategy):
         stepped = torch.addcmul(weights, torch.sign(grad_norms - targets), unweighted_norms, value=-self.lr)
         stepped = stepped.clamp(min=MIN_WEIGHT)
         return stepped * (weights.sum() / stepped.sum())
-
-    def current_weights(self) -> dict[str, float]:
-        return dict(zip(self.tasks, self.weights.tolist()))
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"initial_counts": list(self.initial_counts)}

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 
 Selection = slice | torch.Tensor
 """Index of the present tasks into a per-task tensor: ``slice(None)`` (a view) or an index tensor."""
+
+
+@dataclass(frozen=True)
+class PresentTasks:
+    """The tasks present at one step: their losses stacked, their positions in the task list and their index."""
+
+    losses: torch.Tensor
+    """``[P]``, in task order, in the dtype of the holder's state."""
+
+    positions: tuple[int, ...]
+    """Positions of the present tasks in the holder's ``tasks``."""
+
+    selection: Selection
+    """Their index into per-task tensors (``weights[selection]``); a view when every task is present."""
 
 
 class TaskIndex:
@@ -34,6 +49,11 @@ class TaskIndex:
         if key not in self._cache:
             self._cache[key] = torch.tensor(positions, device=device)
         return self._cache[key]
+
+    def present(self, losses: Mapping[str, torch.Tensor], like: torch.Tensor) -> PresentTasks:
+        """The tasks in ``losses``: losses stacked in ``like``'s dtype (mixed precision promoted), index on its device."""
+        positions = self.positions(losses)
+        return PresentTasks(stack_losses(losses, like.dtype), positions, self.selection(positions, like.device))
 
 
 def stack_losses(losses: Mapping[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:

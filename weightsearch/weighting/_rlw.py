@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from weightsearch.errors import UserError
 from weightsearch.weighting._base import WeightingStrategy
-from weightsearch.weighting._indexing import scatter, stack_losses
+from weightsearch.weighting._indexing import PresentTasks, scatter
 from weightsearch.weighting._registry import register
 
 
@@ -32,25 +32,18 @@ class RandomLossWeighting(WeightingStrategy):
         self.generator = torch.Generator().manual_seed(seed)
         self.register_buffer("weights", torch.full((len(self.tasks),), 1.0 / len(self.tasks)))
 
-    def weigh(
-        self,
-        losses: Mapping[str, torch.Tensor],
-        step: int,
-        shared_parameters: Sequence[torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        positions = self._positions(losses)
+    def _weigh(
+        self, present: PresentTasks, step: int, shared_parameters: Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
         # Drawn and normalised on the host (T numbers), then sent to the device in one copy.
-        weights = torch.softmax(torch.randn(len(self.tasks), generator=self.generator)[list(positions)], dim=0)
+        draws = torch.randn(len(self.tasks), generator=self.generator)
+        weights = torch.softmax(draws[list(present.positions)], dim=0)
         if self.weights.device.type == "cuda":
             # A pageable host-to-device copy would synchronise the stream every step.
             weights = weights.pin_memory()
         weights = weights.to(self.weights.device, non_blocking=True)
-        self.weights = scatter(weights, self._selection(positions, self.weights.device), self.weights)
-        total = (weights * stack_losses(losses, weights.dtype)).sum()
-        return total, dict(zip(losses, weights.unbind()))
-
-    def current_weights(self) -> dict[str, float]:
-        return dict(zip(self.tasks, self.weights.tolist()))
+        self.weights = scatter(weights, present.selection, self.weights)
+        return weights
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}

@@ -10,8 +10,8 @@ import torch
 
 from weightsearch.errors import UserError
 from weightsearch.weighting._base import WeightingStrategy
-from weightsearch.weighting._indexing import scatter, stack_losses
 from weightsearch.weighting._gradients import task_gramian, task_jacobian
+from weightsearch.weighting._indexing import PresentTasks, scatter
 from weightsearch.weighting._params import check_mapping
 from weightsearch.weighting._registry import register
 
@@ -77,28 +77,19 @@ class TorchJDWeighting(WeightingStrategy):
         self.gramian_weighting = getattr(self.aggregator, "gramian_weighting", None)
         self.register_buffer("weights", torch.ones(len(self.tasks)))
 
-    def weigh(
-        self,
-        losses: Mapping[str, torch.Tensor],
-        step: int,
-        shared_parameters: Sequence[torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if shared_parameters is None:
-            raise ValueError("torchjd needs the shared parameters to form the tasks' Jacobian")
-        if self.stateful and len(losses) != len(self.tasks):
+    def _weigh(
+        self, present: PresentTasks, step: int, shared_parameters: Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
+        if self.stateful and len(present.positions) != len(self.tasks):
             raise ValueError(
                 f"torchjd aggregator {self.aggregator_name!r} keeps per-task state and needs every task "
-                f"at every step; step {step} has only {list(losses)}"
+                f"at every step; step {step} has only {[self.tasks[position] for position in present.positions]}"
             )
-        stacked = stack_losses(losses, self.weights.dtype)
         with torch.no_grad():
             if self.gramian_weighting is not None:
-                weights = self.gramian_weighting(task_gramian(stacked, shared_parameters))
+                weights = self.gramian_weighting(task_gramian(present.losses, shared_parameters))
             else:
-                weights = self.aggregator.weighting(task_jacobian(stacked, shared_parameters))
+                weights = self.aggregator.weighting(task_jacobian(present.losses, shared_parameters))
             weights = weights.to(device=self.weights.device, dtype=self.weights.dtype)
-            self.weights = scatter(weights, self._selection(self._positions(losses), self.weights.device), self.weights)
-        return (weights * stacked).sum(), dict(zip(losses, weights.unbind()))
-
-    def current_weights(self) -> dict[str, float]:
-        return dict(zip(self.tasks, self.weights.tolist()))
+            self.weights = scatter(weights, present.selection, self.weights)
+        return weights

@@ -9,7 +9,7 @@ from torch import nn
 
 from weightsearch.errors import UserError
 from weightsearch.weighting._base import WeightingStrategy
-from weightsearch.weighting._indexing import stack_losses
+from weightsearch.weighting._indexing import PresentTasks
 from weightsearch.weighting._params import check_mapping, check_number
 from weightsearch.weighting._registry import register
 
@@ -53,18 +53,16 @@ class UncertaintyWeighting(WeightingStrategy):
         factors = [FORM_FACTORS[forms.get(task, "regression")] for task in self.tasks]
         self.register_buffer("form_factors", torch.tensor(factors), persistent=False)
 
-    def weigh(
-        self,
-        losses: Mapping[str, torch.Tensor],
-        step: int,
-        shared_parameters: Sequence[torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        selection = self._selection(self._positions(losses), self.log_variances.device)
-        log_variances = self.log_variances[selection]
-        weights = self.form_factors[selection] * torch.exp(-log_variances)
-        stacked = stack_losses(losses, log_variances.dtype)
-        total = torch.addcmul(0.5 * log_variances, weights, stacked).sum()
-        return total, dict(zip(losses, weights.detach().unbind()))
+    @property
+    def weights(self) -> torch.Tensor:
+        """The effective weights ``c_i e^{-s_i}`` (detached) at the current log-variances."""
+        return self.form_factors * torch.exp(-self.log_variances.detach())
 
-    def current_weights(self) -> dict[str, float]:
-        return dict(zip(self.tasks, (self.form_factors * torch.exp(-self.log_variances.detach())).tolist()))
+    def _weigh(
+        self, present: PresentTasks, step: int, shared_parameters: Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
+        return self.form_factors[present.selection] * torch.exp(-self.log_variances[present.selection])
+
+    def _total(self, weights: torch.Tensor, present: PresentTasks) -> torch.Tensor:
+        """``Σ_i c_i e^{-s_i} L_i + ½ s_i``: the weighted losses plus the log-variance regulariser."""
+        return torch.addcmul(0.5 * self.log_variances[present.selection], weights, present.losses).sum()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from weightsearch.config.errors import format_validation_error
+from weightsearch.config.yaml_io import read_yaml_mapping
+from weightsearch.errors import UserError
 
 
 class TrialConfig(BaseModel):
@@ -21,7 +27,9 @@ class TrialConfig(BaseModel):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Options passed to the model factory (size, data mixture, …)."
     )
-    strategy: str = Field("fixed", description="Weighting strategy name, as registered in weightsearch.weighting.")
+    strategy: str = Field(
+        "fixed", description='Weighting strategy: a registered name or a "package.module:Class" import path.'
+    )
     strategy_params: dict[str, Any] = Field(
         default_factory=dict, description='Constructor arguments of the strategy, e.g. {"weights": {"action": 1.0}}.'
     )
@@ -45,3 +53,13 @@ class TrialConfig(BaseModel):
                 "set eval_every <= steps"
             )
         return self
+
+
+def load_trial_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrialConfig:
+    """Load ``path`` (YAML mapping), apply top-level ``overrides`` (e.g. the CLI's ``--steps``), validate."""
+    path = Path(path)
+    data = {**read_yaml_mapping(path, "trial config"), **(overrides or {})}
+    try:
+        return TrialConfig.model_validate(data)
+    except ValidationError as error:
+        raise UserError(format_validation_error(error, f"trial config '{path}' field", root=TrialConfig)) from None

@@ -1,4 +1,4 @@
-"""The sweep commands of the CLI: `validate`, `run`, `resume`, `status` (parsed arguments in, exit code out).
+"""The sweep commands: `validate`, `run`, `resume`, `status` (their parsers and handlers).
 
 `run` and `resume` stop gracefully: the first Ctrl-C (or SIGTERM) stops launching trials and ends
 the sweep with every unfinished trial left RUNNING in the study, the second stops at once; either
@@ -12,24 +12,74 @@ import json
 import math
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from weightsearch.config import SWEEP_FLAGS, SweepSpec, load_spec, overrides_from_args
+from weightsearch.contracts import DEFAULT_STORAGE_ROOT, RunPaths
 from weightsearch.errors import UserError
 from weightsearch.redact import without_password
-from weightsearch.search.paths import DEFAULT_STORAGE_ROOT, RunPaths
-from weightsearch.search.summary import StudySummary, summarize, summary_lines
-from weightsearch.spec import SweepSpec, check_spec, load_spec, make_pruner, make_sampler, overrides_from_args
 
 if TYPE_CHECKING:
+    from weightsearch.search.summary import StudySummary
     from weightsearch.search.tuner import SweepResult
 
 INTERRUPTED_EXIT_CODE = 130
+_RESUME_FLAGS = ("--storage-path", "--tracking-uri", "--ray-address", "--num-samples")
+_RESUME_HELP = {
+    "--tracking-uri": "MLflow tracking URI (default: the one the sweep ran with)",
+    "--num-samples": "number of finished trials to reach (default: the sweep's)",
+}
+
+
+def add_sweep_flags(parser: argparse.ArgumentParser, flags: Sequence[str] | None = None, *, overrides: bool = True,
+                    help_text: dict[str, str] | None = None) -> None:
+    """The sweep flags (all, or those named in ``flags``) and ``--set KEY=VALUE``, as one table defines them."""
+    for flag in SWEEP_FLAGS:
+        if flags is None or flag.flag in flags:
+            parser.add_argument(flag.flag, type=flag.type, help=(help_text or {}).get(flag.flag, flag.help))
+    if overrides:
+        parser.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a spec value by dotted path, e.g. --set trial.steps=300 (repeatable)",
+        )
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    validate = commands.add_parser("validate", help="check a sweep spec and its search space, start nothing")
+    validate.add_argument("spec", help="sweep spec YAML, or the name of a shipped one (quickstart)")
+    add_sweep_flags(validate, ())
+    validate.set_defaults(handler=validate_command)
+
+    run = commands.add_parser("run", help="run a sweep")
+    run.add_argument("spec", help="sweep spec YAML, or the name of a shipped one (quickstart)")
+    add_sweep_flags(run)
+    run.set_defaults(handler=run_command)
+
+    resume = commands.add_parser(
+        "resume", help="continue an interrupted sweep, or extend a finished one (--num-samples)"
+    )
+    resume.add_argument("name", help="sweep name")
+    add_sweep_flags(resume, _RESUME_FLAGS, overrides=False, help_text=_RESUME_HELP)
+    resume.set_defaults(handler=resume_command)
+
+    status = commands.add_parser("status", help="trial counts and best trial of a sweep, from its Optuna study")
+    status.add_argument("name", help="sweep name")
+    add_sweep_flags(status, ("--storage-path",), overrides=False)
+    status.add_argument("--format", choices=["table", "json"], default="table")
+    status.set_defaults(handler=status_command)
 
 
 def validate_command(args: argparse.Namespace) -> int:
     """Load and check a spec and its space against the model, print a summary; creates nothing on disk."""
+    from weightsearch.search.checks import check_spec
+    from weightsearch.search.optuna_factory import make_pruner, make_sampler
+
     spec = load_spec(args.spec, overrides_from_args(args))
     check = check_spec(spec)
     make_sampler(spec)
@@ -121,6 +171,8 @@ def _resume_hint(spec: SweepSpec) -> str:
 
 
 def _print_result(spec: SweepSpec, result: SweepResult) -> None:
+    from weightsearch.search.summary import summary_lines
+
     minutes, seconds = divmod(int(result.elapsed_s), 60)
     root = "" if spec.storage.path == DEFAULT_STORAGE_ROOT else f" --storage-path {spec.storage.path}"
     lines = [
@@ -144,6 +196,8 @@ def _print_result(spec: SweepSpec, result: SweepResult) -> None:
 
 def status_command(args: argparse.Namespace) -> int:
     """Trial counts and the best trial of a sweep, read from its Optuna study (table or JSON)."""
+    from weightsearch.search.summary import summary_lines
+
     summary = sweep_status(args.name, args.storage_path)
     if args.format == "json":
         print(without_password(json.dumps(summary.to_json(), indent=2)))
@@ -156,6 +210,8 @@ def status_command(args: argparse.Namespace) -> int:
 def sweep_status(name: str, storage_path: str | None) -> StudySummary:
     """The summary of sweep ``name`` under ``storage_path``; UserError when there is no such sweep."""
     import optuna
+
+    from weightsearch.search.summary import summarize
 
     paths = RunPaths.of(name, storage_path)
     if not paths.spec_file.is_file():

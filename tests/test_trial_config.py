@@ -1,4 +1,4 @@
-"""Reading trial config YAML files into a validated TrialConfig."""
+"""Reading trial config YAML files into a validated TrialConfig (one-line errors)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from weightsearch.errors import UserError
-from weightsearch.trial import TrialConfig, load_trial_config
+from weightsearch.config import TrialConfig, load_trial_config
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_example_configs_load():
@@ -29,11 +29,11 @@ def test_overrides_replace_fields_before_validation(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("lr: 0\n", "trial config field 'lr': Input should be greater than 0"),
-        ("lerning_rate: 0.1\n", "trial config field 'lerning_rate': Extra inputs are not permitted; remove it"),
-        ("steps: many\n", "trial config field 'steps': Input should be a valid integer"),
-        ("[1, 2]\n", "expected a mapping of fields, got list"),
-        ("lr: [\n", "is not valid YAML"),
+        ("lr: 0\n", "trial.yaml' field 'lr': must be > 0.0 (got 0)"),
+        ("lerning_rate: 0.1\n", "trial.yaml' field 'lerning_rate': unknown field; valid: model, options, strategy"),
+        ("steps: many\n", "trial.yaml' field 'steps': input should be a valid integer"),
+        ("[1, 2]\n", "expected a YAML mapping at the top level, got list"),
+        ("lr: [\n", "not valid YAML"),
     ],
 )
 def test_bad_files_raise_one_line_user_errors(tmp_path, text, expected):

@@ -1,4 +1,4 @@
-"""The cluster commands of the CLI: `submit` a sweep as a Ray Job, and `jobs` (list, logs, stop)."""
+"""The cluster commands: `submit` a sweep as a Ray Job, and `jobs` (list, logs, stop) (parsers and handlers)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from weightsearch.cli.sweep import add_sweep_flags
 from weightsearch.cluster.address import check_reachable, dashboard_url
 from weightsearch.cluster.client import cluster_errors, connect, follow_logs
+from weightsearch.cluster.submission import FORWARDED_FLAGS, prepare_submission
 from weightsearch.redact import without_password
 
 if TYPE_CHECKING:
@@ -20,11 +22,37 @@ SWEEP_METADATA_KEY = "weightsearch_sweep"
 INTERRUPTED = 130
 
 
+_ADDRESS_HELP = "the head's Ray dashboard, e.g. http://HEAD:8265 (default: $RAY_ADDRESS)"
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    submit = commands.add_parser("submit", help="submit a sweep to a Ray cluster as a Ray Job")
+    submit.add_argument("spec", help="sweep spec YAML (shipped with its space file; validated here first)")
+    submit.add_argument("--address", help=_ADDRESS_HELP)
+    submit.add_argument("--wait", action="store_true", help="follow the job's log; exit 0 if it succeeds, else 1")
+    add_sweep_flags(submit, (*FORWARDED_FLAGS, "--storage-path"))
+    submit.set_defaults(handler=submit_command)
+
+    jobs = commands.add_parser("jobs", help="the Ray Jobs of a cluster: list (default), logs, stop")
+    jobs.add_argument("--address", help=_ADDRESS_HELP)
+    jobs.set_defaults(handler=jobs_command)
+    actions = jobs.add_subparsers(dest="jobs_action", metavar="ACTION")
+    # SUPPRESS: an --address given before the action is not reset by the action's default.
+    actions.add_parser("list", help="jobs with status, sweep, start time and entrypoint").add_argument(
+        "--address", default=argparse.SUPPRESS, help=_ADDRESS_HELP
+    )
+    logs = actions.add_parser("logs", help="a job's log")
+    logs.add_argument("job_id", help="the job id `submit` printed")
+    logs.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+    logs.add_argument("--address", default=argparse.SUPPRESS, help=_ADDRESS_HELP)
+    stop = actions.add_parser("stop", help="stop a running job")
+    stop.add_argument("job_id", help="the job id `submit` printed")
+    stop.add_argument("--address", default=argparse.SUPPRESS, help=_ADDRESS_HELP)
+
+
 def submit_command(args: argparse.Namespace) -> int:
     """Validate the spec locally, submit it as a Ray Job, print how to follow it; with --wait, follow it to the end."""
-    from weightsearch.cluster.submission import prepare_submission
-
-    # A wrong address fails in a moment; validating the spec imports torch and takes seconds.
+    # A wrong address fails in a moment, before the spec is read.
     check_reachable(dashboard_url(args.address))
     submission = prepare_submission(args)
     if without_password(submission.entrypoint) != submission.entrypoint:

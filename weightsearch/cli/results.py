@@ -1,4 +1,4 @@
-"""`weightsearch best` and `weightsearch show`: a recorded sweep, read back from MLflow."""
+"""The result commands: `best` and `show` read a recorded sweep back from MLflow (parsers and handlers)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,41 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.console import Console
 from rich.table import Table
 
+from weightsearch.config import TrialConfig
 from weightsearch.errors import UserError
 from weightsearch.redact import without_password
-from weightsearch.tracking import names
-from weightsearch.tracking.query import (
-    RankedTrial,
-    RecordedSweep,
-    best_trials,
-    open_sweep,
-    state_counts,
-    strategy_summaries,
-    trial_runs,
-)
+
+if TYPE_CHECKING:
+    from weightsearch.tracking.query import RankedTrial, RecordedSweep
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    best = commands.add_parser("best", help="the best configurations of a sweep, read from MLflow")
+    best.add_argument("name", help="sweep name (its MLflow experiment)")
+    best.add_argument("--top", type=int, default=5, help="how many (default 5)")
+    best.add_argument("--storage-path", help="run directory root, to find the default tracking URI")
+    best.add_argument("--tracking-uri", help="MLflow tracking URI")
+    best.add_argument("--filter", help="""MLflow filter, e.g. "params.strategy = 'gradnorm'\"""")
+    best.add_argument("--format", choices=["table", "json", "yaml"], default="table")
+    best.set_defaults(handler=best_command)
+
+    show = commands.add_parser("show", help="the sweep's parent run and a per-strategy summary, from MLflow")
+    show.add_argument("name", help="sweep name")
+    show.add_argument("--storage-path", help="run directory root, to find the default tracking URI")
+    show.add_argument("--tracking-uri", help="MLflow tracking URI")
+    show.set_defaults(handler=show_command)
 
 
 def best_command(args: argparse.Namespace) -> int:
     """Print the best COMPLETE trials of sweep ``args.name``: a table, JSON, or (rank 1) a trial config YAML."""
+    from weightsearch.tracking.query import best_trials, open_sweep
+
     sweep = open_sweep(args.name, tracking_uri=args.tracking_uri, storage_path=args.storage_path)
     trials = best_trials(sweep, top=args.top, filter_string=args.filter)
     if args.format == "json":
@@ -41,6 +54,14 @@ def best_command(args: argparse.Namespace) -> int:
 
 def show_command(args: argparse.Namespace) -> int:
     """Print sweep ``args.name``'s parent run, its trials per state and a per-strategy summary."""
+    from weightsearch.tracking import names
+    from weightsearch.tracking.query import (
+        open_sweep,
+        state_counts,
+        strategy_summaries,
+        trial_runs,
+    )
+
     sweep = open_sweep(args.name, tracking_uri=args.tracking_uri, storage_path=args.storage_path)
     runs = trial_runs(sweep)
     objectives = sweep.objectives
@@ -67,13 +88,13 @@ def show_command(args: argparse.Namespace) -> int:
 
 def _trial_config_yaml(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> str:
     """The best trial's resolved TrialConfig as YAML that `weightsearch train` reads as is."""
+    from weightsearch.tracking import names
+
     if not trials:
         raise UserError(f"sweep {sweep.name!r} has no COMPLETE trial (matching --filter): no configuration to emit")
     best = trials[0]
     if best.config is None:
         raise UserError(f"trial {best.trial_number} of sweep {sweep.name!r} has no {names.TRIAL_CONFIG} tag in MLflow")
-    from weightsearch.trial.config import TrialConfig  # here: importing the trial package loads torch
-
     config = TrialConfig.model_validate(best.config)
     values = ", ".join(f"{metric}={value:.6g}" for metric, value in best.objectives.items())
     header = f"# Best trial of sweep {sweep.name!r}: trial {best.trial_number}, MLflow run {best.run_id}, {values}\n"

@@ -19,10 +19,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from weightsearch.config import load_trial_config
 from weightsearch.errors import NonFiniteLossError
-from weightsearch.trial.config_io import load_trial_config
-from weightsearch.trial.plugin import put_working_directory_on_path
-from weightsearch.trial.trainer import train
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser("train", help="train one configuration (a trial config YAML)")
+    train.add_argument("config", help="trial config YAML (as `weightsearch best --format yaml` emits)")
+    train.add_argument("--out", help="directory for checkpoints and the final metrics (default: none kept)")
+    train.add_argument("--steps", type=int, help="override the number of training steps")
+    train.add_argument("--device", help='override the device ("cpu", "cuda", "cuda:1")')
+    train.add_argument("--format", choices=["table", "json"], default="table", help="final metrics format")
+    train.set_defaults(handler=train_command)
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -34,6 +42,11 @@ def train_command(args: argparse.Namespace) -> int:
     """
     overrides = {field: value for field, value in (("steps", args.steps), ("device", args.device)) if value is not None}
     config = load_trial_config(args.config, overrides)
+    from weightsearch.trial import (  # torch: only this command needs it
+        put_working_directory_on_path,
+        train,
+    )
+
     put_working_directory_on_path()
     out = Path(args.out) if args.out else None
 

@@ -1,0 +1,36 @@
+"""The `weightsearch` command line: one module per command group defines its parsers and handlers.
+
+A command module imports only the standard library and the configuration layer at import time; the
+engine it drives (torch, Ray, Optuna, MLflow) is imported inside its handlers, so `--help` and each
+command pay only for what that command uses. User errors exit with code 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from weightsearch.cli import cluster, results, sweep, train
+from weightsearch.errors import UserError
+
+_GROUPS = (train, sweep, results, cluster)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="weightsearch", description="Search the loss weights of VLA pretraining with Ray Tune, Optuna and MLflow."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in _GROUPS:
+        group.add_parsers(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as error:
+        print(f"weightsearch {args.command}: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,217 @@
+"""The sweep spec: one YAML file naming the objective, the base trial, the search space and how to search.
+
+::
+
+    name: quickstart                 # [A-Za-z0-9_.-]+ : names the run directory and the MLflow experiment
+    objective: {metric: val/action/mse, mode: min}   # or a list of them (multi-objective)
+    trial: {model: reference, options: {size: tiny}, steps: 300, eval_every: 50}   # a TrialConfig
+    space: adaptive.yaml             # a space file, or the space inline (see weightsearch.config.space)
+    sampler: {name: tpe, seed: 0, options: {n_startup_trials: 4}}
+    pruner: {name: median, options: {n_warmup_steps: 100}}
+    budget: {num_samples: 10, max_concurrent: 2, time_budget_s: null, max_retries: 1}
+    resources: {cpu: 1, gpu: 0}      # per trial
+    storage: {path: ws-runs, optuna_url: null}       # null: SQLite in the run directory
+    tracking: {uri: null, experiment: null}          # null: SQLite in the run directory; the sweep name
+    ray: {address: null}             # null: start a local Ray
+
+This module is the schema alone; reading files and ``--set`` overrides is
+:mod:`weightsearch.config.loading`, building Optuna's sampler and pruner and the checks against the
+model are in :mod:`weightsearch.search`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from weightsearch.config.errors import FieldError
+from weightsearch.config.space import SearchSpace
+from weightsearch.config.trial import TrialConfig
+from weightsearch.contracts import DEFAULT_STORAGE_ROOT, RunPaths
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OBJECTIVE = "val/action/mse"
+SamplerName = Literal["tpe", "random", "cmaes", "gp", "nsga2", "grid"]
+PrunerName = Literal[
+    "median", "percentile", "successive_halving", "hyperband", "patient", "wilcoxon", "threshold", "none"
+]
+# SQLAlchemy's URL form, ``dialect[+driver]://…`` (checked by its own parser when the study opens).
+_DATABASE_URL = re.compile(r"^[A-Za-z][\w]*(\+[\w]+)?://")
+
+
+class Objective(BaseModel):
+    """A metric the trial reports, and whether lower or higher is better."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = DEFAULT_OBJECTIVE
+    mode: Literal["min", "max"] = "min"
+
+    @property
+    def direction(self) -> Literal["minimize", "maximize"]:
+        return "minimize" if self.mode == "min" else "maximize"
+
+
+class SamplerSpec(BaseModel):
+    """Optuna sampler by name; ``options`` are its constructor's keyword arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: SamplerName = "tpe"
+    seed: int | None = 0
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class PrunerSpec(BaseModel):
+    """Optuna pruner by name; ``options`` are its constructor's keyword arguments (``patient`` wraps a pruner)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: PrunerName = "median"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Budget(BaseModel):
+    """How many trials, how many at once, an optional wall-clock limit for the whole sweep, and how
+    often a failed trial (exception, NaN loss, dead worker) is restarted from its last checkpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_samples: int = Field(ge=1)
+    max_concurrent: int = Field(2, ge=1)
+    time_budget_s: float | None = Field(None, gt=0)
+    max_retries: int = Field(1, ge=0)
+
+
+class Resources(BaseModel):
+    """What one trial reserves from Ray: CPUs and a GPU share (fractions let trials share a GPU)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+    @field_validator("gpu")
+    @classmethod
+    def _whole_above_one(cls, gpu: float) -> float:
+        if gpu > 1 and not float(gpu).is_integer():
+            raise ValueError(f"must be a fraction up to 1 or a whole number of GPUs (got {gpu:g})")
+        return gpu
+
+
+class Storage(BaseModel):
+    """Where the sweep keeps its files, and the Optuna study's database (any SQLAlchemy URL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = DEFAULT_STORAGE_ROOT
+    optuna_url: str | None = None
+
+    @field_validator("optuna_url")
+    @classmethod
+    def _sqlalchemy_url(cls, url: str | None) -> str | None:
+        if url is not None and not _DATABASE_URL.match(url):
+            raise ValueError(
+                f"{url!r} is not an SQLAlchemy URL; write e.g. sqlite:////abs/path/optuna.db or "
+                "postgresql://user@host/db, or null for SQLite in the run directory"
+            )
+        return url
+
+
+class Tracking(BaseModel):
+    """The MLflow server and experiment (the experiment defaults to the sweep name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str | None = None
+    experiment: str | None = None
+
+
+class RayConfig(BaseModel):
+    """An existing Ray cluster to join (``auto`` or ``host:port``); null starts a local one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = None
+
+
+class SweepSpec(BaseModel):
+    """A validated sweep: what to optimise, the base trial, the space, the sampler, pruner and budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    objective: list[Objective] = Field(default_factory=lambda: [Objective()], min_length=1)
+    trial: TrialConfig = Field(default_factory=TrialConfig)
+    space: SearchSpace
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    budget: Budget
+    resources: Resources = Field(default_factory=Resources)
+    storage: Storage = Field(default_factory=Storage)
+    tracking: Tracking = Field(default_factory=Tracking)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _one_or_many(cls, objective: Any) -> Any:
+        return [objective] if isinstance(objective, dict) else objective
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_dot_path(cls, name: str) -> str:
+        if set(name) == {"."}:
+            raise ValueError(f"{name!r} is not a directory name; use letters, digits, '_', '-' or '.'")
+        return name
+
+    @model_validator(mode="after")
+    def _resolve(self) -> "SweepSpec":
+        if len(set(self.metrics)) != len(self.metrics):
+            raise FieldError(("objective",), f"metrics repeat: {self.metrics}; list each metric once")
+        try:
+            self.space.check_against(self.trial)
+        except FieldError as error:
+            raise FieldError(("space", *error.path), error.message) from None
+        if self.tracking.experiment is None:
+            self.tracking = self.tracking.model_copy(update={"experiment": self.name})
+        if self.is_multi_objective and self.pruner.name != "none":
+            logger.warning(
+                "warning: pruner %r is off: Optuna prunes single-objective studies only (objective has %d metrics)",
+                self.pruner.name,
+                len(self.objective),
+            )
+            self.pruner = PrunerSpec(name="none")
+        return self
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.objective) > 1
+
+    @property
+    def metrics(self) -> list[str]:
+        return [objective.metric for objective in self.objective]
+
+    @property
+    def directions(self) -> list[Literal["minimize", "maximize"]]:
+        """Optuna study directions, one per objective."""
+        return [objective.direction for objective in self.objective]
+
+    @property
+    def paths(self) -> RunPaths:
+        return RunPaths.of(self.name, self.storage.path)
+
+    @property
+    def optuna_url(self) -> str:
+        return self.storage.optuna_url or self.paths.optuna_url
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking.uri or self.paths.tracking_uri
+
+    @property
+    def experiment(self) -> str:
+        return self.tracking.experiment or self.name

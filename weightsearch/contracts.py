@@ -1,0 +1,103 @@
+"""Names every layer shares, defined once: run-directory layout, Ray config and result keys, Optuna
+attribute names and the trainer's metric names. Imports nothing but the standard library."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+# --- run directory ----------------------------------------------------------------------------
+DEFAULT_STORAGE_ROOT = "ws-runs"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The run directory of sweep ``name`` under ``root``, and the default stores inside it."""
+
+    root: Path
+    name: str
+
+    @classmethod
+    def of(cls, name: str, storage_path: str | os.PathLike[str] | None = None) -> "RunPaths":
+        return cls(Path(storage_path or DEFAULT_STORAGE_ROOT).expanduser().resolve(), name)
+
+    @property
+    def dir(self) -> Path:
+        return self.root / self.name
+
+    @property
+    def spec_file(self) -> Path:
+        """The resolved spec as the sweep ran it (read back by `status`, `best`, `resume`)."""
+        return self.dir / "spec.yaml"
+
+    @property
+    def optuna_url(self) -> str:
+        return f"sqlite:///{self.dir / 'optuna.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.dir / 'mlflow.db'}"
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.dir / "mlartifacts"
+
+    @property
+    def ray_dir(self) -> Path:
+        """Ray Tune's storage_path; its experiment folder is named after the sweep."""
+        return self.dir / "ray"
+
+
+# --- the config Ray Tune hands a trial (built by the searcher, read by the trainable and tracking) --
+CONFIG_TRIAL_NUMBER = "trial_number"  # the Optuna trial number
+CONFIG_TRIAL = "trial"  # the resolved TrialConfig as a dict
+CONFIG_PARAMS = "params"  # the sampled values, by TrialConfig path
+CONFIG_RESUME_FROM = "resume_from"  # a checkpoint directory of an earlier run, or None
+
+# --- a trial's reported result ----------------------------------------------------------------
+RESULT_STEP = "step"  # training steps done when the result was reported
+RESULT_TRAIN_SECONDS = "time/train_s"  # seconds spent in training steps (evaluation excluded)
+
+# --- Optuna trial user attributes -------------------------------------------------------------
+ATTR_PARAMS = "params"  # the sampled values by TrialConfig path (simplex weights included)
+ATTR_FAIL_REASON = "fail_reason"  # why a FAIL trial failed (one line)
+ATTR_STOP_REASON = "stop_reason"  # why a trial was stopped from outside its pruner (time budget)
+ATTR_RESUMED_FROM = "resumed_from"  # the checkpoint a resumed trial continued from
+
+# --- metric names -----------------------------------------------------------------------------
+TRAIN_PREFIX = "train"
+VAL_PREFIX = "val"
+RECORD_KINDS = ("loss", "loss_norm", "weight", "contrib")  # per task, at every step
+TOTAL_LOSS = "loss/total"
+
+
+def task_metric(prefix: str, kind: str, task: str) -> str:
+    """``<prefix>/<kind>/<task>``, e.g. ``train/weight/align`` or ``val/loss/action``."""
+    return f"{prefix}/{kind}/{task}"
+
+
+def task_pair(first: str, second: str) -> str:
+    """The key of a pair of tasks (gradient cosines): ``action-align``."""
+    return f"{first}-{second}"
+
+
+def record_metric_names(tasks: Iterable[str], *, diagnostics: bool, prefix: str = TRAIN_PREFIX) -> set[str]:
+    """The names a composite-loss record reports for ``tasks`` (gradient diagnostics only when on)."""
+    tasks = list(tasks)
+    names = {task_metric(prefix, kind, task) for kind in RECORD_KINDS for task in tasks}
+    names.add(f"{prefix}/{TOTAL_LOSS}")
+    if diagnostics:
+        names |= {task_metric(prefix, "grad_norm", task) for task in tasks}
+        names |= {
+            task_metric(prefix, "grad_cos", task_pair(first, second))
+            for index, first in enumerate(tasks)
+            for second in tasks[index + 1 :]
+        }
+    return names
+
+
+def trainer_metric_names(tasks: Iterable[str], *, diagnostics: bool) -> set[str]:
+    """What the trainer reports besides the model's own evaluation metrics."""
+    return record_metric_names(tasks, diagnostics=diagnostics) | {RESULT_STEP, RESULT_TRAIN_SECONDS}
