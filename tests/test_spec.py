@@ -280,7 +280,7 @@ def test_reported_metrics_of_the_reference() -> None:
     ("changes", "expected"),
     [
         ({"objective": {"metric": "val/action/mae"}}, "spec field 'objective.metric': the trial never reports 'val/action/mae'; use e.g. val/action"),
-        ({"space": {"strategy": {"fixd": None}}}, "space field 'strategy.fixd': strategy: unknown name 'fixd'"),
+        ({"space": {"strategy": {"fixd": None}}}, "space field 'strategy.fixd': unknown strategy 'fixd'"),
         (
             {"space": {"strategy": {"gradnorm": {"alhpa": {"float": [0.5, 2.0]}}}}},
             "space field 'strategy.gradnorm.alhpa': gradnorm takes no argument 'alhpa'; it takes: alpha, lr, window",
@@ -301,7 +301,7 @@ def test_reported_metrics_of_the_reference() -> None:
             {"space": {"strategy": {"dwa": {"temperature": {"float": [-1.0, 1.0]}}}}},
             "space field 'strategy.dwa': with arguments {'temperature': -1.0}: dwa: parameter 'temperature' must be > 0",
         ),
-        ({"space": {"parameters": {"normalization": {"choice": ["none", "zscore"]}}}}, "space field 'parameters.normalization': normalization: unknown name 'zscore'"),
+        ({"space": {"parameters": {"normalization": {"choice": ["none", "zscore"]}}}}, "space field 'parameters.normalization': unknown normalization 'zscore'"),
         ({"trial": {**TINY_TRIAL, "options": {"size": "huge"}}, "space": {"parameters": {"lr": 0.001}}}, "spec field 'trial': cannot build the model: options.size must be one of"),
     ],
 )

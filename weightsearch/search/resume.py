@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
-import ray
 from optuna.trial import TrialState
 from ray import tune
 
@@ -41,11 +40,9 @@ from weightsearch.search.optuna_factory import make_pruner, make_sampler
 from weightsearch.search.trainable import with_resources
 from weightsearch.search.tuner import (
     SweepResult,
-    _check_reachable,
-    _check_resources,
-    _connect_ray,
     build_tuner,
     study_storage,
+    sweep_cluster,
     sweep_result,
 )
 from weightsearch.trial.checkpoint import STATE_FILE, load_checkpoint
@@ -75,13 +72,9 @@ def resume_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) ->
     paths.spec_file.write_text(spec_to_yaml(spec))
     started = time.monotonic()
     if to_run:
-        if spec.ray.address not in (None, "auto"):
-            _check_reachable(spec.ray.address)
         experiment_dir = paths.ray_dir / spec.name
         resumed = {number: last_checkpoint(experiment_dir, number) for number in unfinished}
-        owns_ray = _connect_ray(spec.ray.address)
-        try:
-            _check_resources(spec.resources.cpu, spec.resources.gpu)
+        with sweep_cluster(spec):
             bridge = OptunaBridge(study, spec.metrics)
             for number, checkpoint in resumed.items():
                 last = load_checkpoint(checkpoint)["metrics"] if checkpoint is not None else {}
@@ -89,9 +82,6 @@ def resume_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) ->
                     bridge.backfill(number, last[spec.metrics[0]], int(last[RESULT_STEP]))
             trainable = with_resources(spec.resources.cpu, spec.resources.gpu)
             build_tuner(spec, bridge, trainable, callbacks, num_samples=to_run, resumed=resumed).fit()
-        finally:
-            if owns_ray:
-                ray.shutdown()
     return sweep_result(spec, study, time.monotonic() - started)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,14 +93,10 @@ def run_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) -> Sw
             f"sweep {spec.name!r} already exists at {paths.dir}; continue it with `weightsearch resume "
             f"{spec.name}` or start a new one with --name"
         )
-    if spec.ray.address not in (None, "auto"):
-        _check_reachable(spec.ray.address)
     check_spec(spec)
     _check_study_storage(spec.optuna_url, spec.name, paths.dir)
     sampler, pruner = make_sampler(spec), make_pruner(spec)
-    owns_ray = _connect_ray(spec.ray.address)
-    try:
-        _check_resources(spec.resources.cpu, spec.resources.gpu)
+    with sweep_cluster(spec):
         paths.dir.mkdir(parents=True)
         paths.spec_file.write_text(spec_to_yaml(spec))
         study = optuna.create_study(
@@ -114,10 +111,22 @@ def run_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) -> Sw
         started = time.monotonic()
         build_tuner(spec, bridge, with_resources(spec.resources.cpu, spec.resources.gpu), callbacks).fit()
         elapsed = time.monotonic() - started
+    return sweep_result(spec, study, elapsed)
+
+
+@contextmanager
+def sweep_cluster(spec: SweepSpec) -> Iterator[None]:
+    """The sweep's Ray, checked before anything is written: reachable, joined (or started locally), and
+    with a node that can hold one trial; a Ray this call started is shut down at the end."""
+    if spec.ray.address not in (None, "auto"):
+        _check_reachable(spec.ray.address)
+    owns_ray = _connect_ray(spec.ray.address)
+    try:
+        _check_resources(spec.resources.cpu, spec.resources.gpu)
+        yield
     finally:
         if owns_ray:
             ray.shutdown()
-    return sweep_result(spec, study, elapsed)
 
 
 def build_tuner(

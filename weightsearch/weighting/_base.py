@@ -16,32 +16,36 @@ from weightsearch.weighting._params import check_tasks
 class WeightingStrategy(nn.Module, abc.ABC):
     """Turns the per-task losses of one step into a weighted total; subclass it and implement :meth:`_weigh`.
 
-    The rules a strategy keeps, because specs, ``CompositeLoss`` and the trainer's checkpoints rely on them:
+    The rules a strategy keeps, because specs, ``CompositeLoss`` and the trainer's checkpoints rely on them
+    (``examples/custom_strategy.py`` is a worked example):
 
-    - **Hyperparameters are keyword-only constructor arguments after ``tasks``**, typed, with a
-      default where one makes sense: ``def __init__(self, tasks: Sequence[str], *, lr: float = 0.025)``,
-      starting with ``super().__init__(tasks)``. Specs, the search-space check and ``make_strategy``
-      pass keyword-only arguments and nothing else (``strategy_arguments`` lists them); reject bad
-      values with a ``UserError`` naming ``self.name`` and the parameter (see ``_params``).
-    - **State round-trips through ``state_dict``**, so a resumed trial goes on bit for bit. Tensors
-      are buffers (``register_buffer``) or, when the user's main optimizer must train them (uncertainty's
-      log-variances), ``nn.Parameter``s; a buffer the strategy updates by its own rule is replaced,
-      not modified in place, so a graph still holding last step's value stays valid. Host-side state
-      (counts, which tasks came last step, a ``torch.Generator``) goes through ``get_extra_state`` /
-      ``set_extra_state`` as a dict of lists, ints and tensors, which ``torch.load(weights_only=True)``
-      accepts (gradnorm, dwa, famo, rlw). A buffer derived from other state is ``persistent=False``
-      and recomputed in ``set_extra_state`` (dwa); a hyperparameter held as a tensor is
-      ``persistent=False`` so a checkpoint cannot override the run's value (fixed).
-    - **Absent tasks leave state untouched**: :meth:`_weigh` sees the present tasks only and writes
-      per-task state at ``present.selection`` alone (``_indexing.scatter``).
-    - **Weights come back detached**: :meth:`weigh` detaches what :meth:`_weigh` returns, so only
-      the total carries gradients.
-    - **``weights``** is a per-task tensor (buffer or property) of the effective weights as of the
-      latest step, in ``self.tasks`` order; :meth:`current_weights` reads it.
-    - **Flags**: set ``needs_shared_parameters`` to be given the last shared layer's parameters,
+    - Hyperparameters are typed keyword-only constructor arguments after ``tasks``, with a default
+      where one makes sense, and the body starts with ``super().__init__(tasks)``::
+
+          def __init__(self, tasks: Sequence[str], *, lr: float = 0.025, window: int = 1) -> None:
+
+      Specs, the search-space check and ``make_strategy`` pass keyword-only arguments and nothing
+      else (``strategy_arguments`` lists them). Reject a bad value with a ``UserError`` that names
+      ``self.name`` and the parameter.
+    - State round-trips through ``state_dict``, so a resumed trial goes on bit for bit. Tensors are
+      buffers (``register_buffer``), or ``nn.Parameter``s where the user's main optimizer trains them
+      (uncertainty's log-variances). Host-side state (counts, last step's tasks, a ``torch.Generator``)
+      goes through ``get_extra_state`` / ``set_extra_state`` as a dict of lists, ints and tensors,
+      which ``torch.load(weights_only=True)`` accepts (gradnorm, dwa, famo, rlw). A buffer derived from
+      other state is ``persistent=False`` and recomputed in ``set_extra_state`` (dwa); a hyperparameter
+      held as a tensor is ``persistent=False`` so a checkpoint cannot override the run's value (fixed).
+    - Weights a step's total was formed with are replaced, not modified in place: the graph still
+      holding them must stay valid until ``backward``.
+    - Absent tasks leave state untouched: :meth:`_weigh` sees the present tasks only and writes
+      per-task state at ``present.selection`` alone.
+    - Weights come back detached: :meth:`weigh` detaches what :meth:`_weigh` returns, so only the
+      total carries gradients; :meth:`_total` forms it (override it only to add terms, as uncertainty).
+    - ``weights`` is a per-task tensor (buffer or property) of the effective weights as of the latest
+      step, in ``self.tasks`` order; :meth:`current_weights` reads it.
+    - Flags: ``needs_shared_parameters`` to be given the last shared layer's parameters,
       ``needs_positive_losses`` when the formula takes ratios or logarithms of the losses.
-    - **``name``** is the registry name that ``@register`` sets; a class outside the package is named
-      by its import path ``"package.module:Class"``, which a spec uses as it would a registered name.
+    - ``name`` is the registry name that ``@register`` sets; a class outside the package is named by
+      its import path ``"package.module:Class"``, which a spec uses as it would a registered name.
     """
 
     name: ClassVar[str] = ""
@@ -65,8 +69,8 @@ class WeightingStrategy(nn.Module, abc.ABC):
         super().__init__()
         self.tasks: tuple[str, ...] = check_tasks(tasks)
         self._index = TaskIndex(self.tasks)
-        # Zero-size and not saved: it follows ``.to()``, so the losses are stacked on the strategy's
-        # device and in its dtype (mixed-precision losses promoted) without asking a subclass's state.
+        # Zero-size and not saved: it follows ``.to()``, so losses are stacked in the strategy's dtype
+        # (mixed precision promoted) and indexed on its device without asking a subclass's state.
         self.register_buffer("_placement", torch.zeros(0), persistent=False)
 
     def weigh(

@@ -51,7 +51,7 @@ class TaskIndex:
         return self._cache[key]
 
     def present(self, losses: Mapping[str, torch.Tensor], like: torch.Tensor) -> PresentTasks:
-        """The tasks in ``losses``: losses stacked in ``like``'s dtype (mixed precision promoted), index on its device."""
+        """The tasks in ``losses``, their losses stacked in ``like``'s dtype and their index on its device."""
         positions = self.positions(losses)
         return PresentTasks(stack_losses(losses, like.dtype), positions, self.selection(positions, like.device))
 

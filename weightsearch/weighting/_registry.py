@@ -39,7 +39,7 @@ register = registrar(STRATEGIES, "weighting strategy")
 def registered(kind: str, registry: dict[str, type], name: str) -> type:
     """``registry[name]``, or a ``UserError`` listing the valid names."""
     if name not in registry:
-        raise UserError(f"{kind}: unknown name {name!r}; valid names: {sorted(registry)}")
+        raise UserError(f"unknown {kind} {name!r}; valid names: {sorted(registry)}")
     return registry[name]
 
 
@@ -54,7 +54,7 @@ def strategy_class(name: str) -> type[WeightingStrategy]:
 
 
 def _imported_strategy(path: str) -> type[WeightingStrategy]:
-    """The concrete ``WeightingStrategy`` subclass at ``"package.module:Class"``; each failure is a one-line ``UserError``."""
+    """The concrete ``WeightingStrategy`` subclass at ``"package.module:Class"``, or a one-line ``UserError``."""
     module_name, _, class_name = path.partition(":")
     if not all(part.isidentifier() for part in module_name.split(".")) or not class_name.isidentifier():
         raise UserError(
@@ -111,7 +111,7 @@ def strategy_arguments(cls: type) -> dict[str, inspect.Parameter]:
 
 
 def build(kind: str, cls: type, name: str, tasks: Sequence[str], params: dict[str, Any]) -> Any:
-    """Instantiate ``cls(tasks, **params)`` (``name`` as the spec wrote it), turning unknown or missing keywords into a ``UserError``."""
+    """``cls(tasks, **params)``; unknown or missing keywords are a ``UserError`` naming ``name`` as the spec has it."""
     accepted = strategy_arguments(cls)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
@@ -127,5 +127,5 @@ def build(kind: str, cls: type, name: str, tasks: Sequence[str], params: dict[st
 
 
 def make_strategy(name: str, tasks: Sequence[str], **params: Any) -> WeightingStrategy:
-    """Build the strategy ``name`` (a registered name or ``"pkg.mod:Class"``) for ``tasks`` with hyperparameters ``params``."""
+    """Build strategy ``name`` (registered, or ``"pkg.mod:Class"``) for ``tasks`` with hyperparameters ``params``."""
     return build("strategy", strategy_class(name), name, tasks, params)
