@@ -50,6 +50,33 @@ class RunPaths:
         return self.dir / "ray"
 
 
+# --- command-line flags that set spec fields (run, resume, submit offer them) ----------------------
+@dataclass(frozen=True)
+class SweepFlag:
+    """A command-line flag that sets one spec field, e.g. ``--num-samples 8`` → ``budget.num_samples``."""
+
+    flag: str
+    key: str
+    type: type
+    help: str
+    forwarded: bool  # `submit` passes it on to `weightsearch run` on the cluster
+
+    @property
+    def attribute(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+SWEEP_FLAGS = (
+    SweepFlag("--name", "name", str, "sweep name (default: the spec's name)", True),
+    SweepFlag("--num-samples", "budget.num_samples", int, "number of trials to finish", True),
+    SweepFlag("--max-concurrent", "budget.max_concurrent", int, "trials running at once", True),
+    # A submitted sweep's run directory and Ray are the cluster's own: `submit` sets them itself.
+    SweepFlag("--storage-path", "storage.path", str, "run directory root (default: ./ws-runs)", False),
+    SweepFlag("--tracking-uri", "tracking.uri", str, "MLflow tracking URI (default: SQLite in the run directory)", True),
+    SweepFlag("--ray-address", "ray.address", str, "address of an existing Ray cluster (default: start a local one)", False),
+)
+
+
 # --- the config Ray Tune hands a trial (built by the searcher, read by the trainable and tracking) --
 CONFIG_TRIAL_NUMBER = "trial_number"  # the Optuna trial number
 CONFIG_TRIAL = "trial"  # the resolved TrialConfig as a dict

@@ -109,3 +109,29 @@ def test_a_bad_study_storage_is_a_user_error_and_writes_nothing(tmp_path, url, m
     with pytest.raises(UserError, match=message):
         run_sweep(spec)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_strategy_by_import_path_is_searched_like_a_built_in(local_ray, tmp_path):
+    space = {
+        "strategy": {
+            "examples.custom_strategy:WarmupWeighting": {"warmup": {"int": [2, 6], "step": 2}, "floor": 0.1},
+            "fixed": None,
+        }
+    }
+    spec = _spec(tmp_path, space=space, sampler={"name": "random", "seed": 1}, pruner={"name": "none"},
+                 budget={"num_samples": 4, "max_concurrent": 2})
+    run_sweep(spec)
+    study = optuna.load_study(study_name="tiny", storage=spec.optuna_url)
+    assert [trial.state.name for trial in study.trials] == ["COMPLETE"] * 4
+    custom = [trial for trial in study.trials if trial.params["strategy"].startswith("examples.")]
+    assert custom, "the random sampler with seed 1 picks the custom strategy at least once"
+    for trial in custom:
+        params = trial.user_attrs["params"]
+        assert params["strategy_params.warmup"] in (2, 4, 6) and params["strategy_params.floor"] == 0.1
+
+
+def test_an_unknown_strategy_path_fails_before_anything_is_written(tmp_path):
+    spec = _spec(tmp_path, space={"strategy": {"examples.no_such_module:Strategy": None}})
+    with pytest.raises(UserError, match=r"space field 'strategy.examples.no_such_module:Strategy': .*not found"):
+        run_sweep(spec)
+    assert not (tmp_path / "runs").exists()

@@ -1,8 +1,8 @@
 """The `weightsearch` command line: one module per command group defines its parsers and handlers.
 
-A command module imports only the standard library and the configuration layer at import time; the
-engine it drives (torch, Ray, Optuna, MLflow) is imported inside its handlers, so `--help` and each
-command pay only for what that command uses. User errors exit with code 2 and one line on stderr.
+A command module imports only the standard library, rich and `weightsearch.contracts` at import time;
+what its handlers drive (the configuration layer, torch, Ray, Optuna, MLflow) is imported inside them,
+so `--help` and each command pay only for what that command uses. User errors exit with code 2 and one line on stderr.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from weightsearch.cli.sweep import add_sweep_flags
 from weightsearch.cluster.address import check_reachable, dashboard_url
 from weightsearch.cluster.client import cluster_errors, connect, follow_logs
-from weightsearch.cluster.submission import FORWARDED_FLAGS, prepare_submission
+from weightsearch.contracts import SWEEP_FLAGS
 from weightsearch.redact import without_password
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     submit.add_argument("spec", help="sweep spec YAML (shipped with its space file; validated here first)")
     submit.add_argument("--address", help=_ADDRESS_HELP)
     submit.add_argument("--wait", action="store_true", help="follow the job's log; exit 0 if it succeeds, else 1")
-    add_sweep_flags(submit, (*FORWARDED_FLAGS, "--storage-path"))
+    add_sweep_flags(submit, [flag.flag for flag in SWEEP_FLAGS if flag.forwarded] + ["--storage-path"])
     submit.set_defaults(handler=submit_command)
 
     jobs = commands.add_parser("jobs", help="the Ray Jobs of a cluster: list (default), logs, stop")
@@ -54,6 +54,8 @@ def submit_command(args: argparse.Namespace) -> int:
     """Validate the spec locally, submit it as a Ray Job, print how to follow it; with --wait, follow it to the end."""
     # A wrong address fails in a moment, before the spec is read.
     check_reachable(dashboard_url(args.address))
+    from weightsearch.cluster.submission import prepare_submission
+
     submission = prepare_submission(args)
     if without_password(submission.entrypoint) != submission.entrypoint:
         print(

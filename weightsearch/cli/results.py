@@ -12,7 +12,6 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from weightsearch.config import TrialConfig
 from weightsearch.errors import UserError
 from weightsearch.redact import without_password
 
@@ -88,6 +87,7 @@ def show_command(args: argparse.Namespace) -> int:
 
 def _trial_config_yaml(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> str:
     """The best trial's resolved TrialConfig as YAML that `weightsearch train` reads as is."""
+    from weightsearch.config import TrialConfig
     from weightsearch.tracking import names
 
     if not trials:

@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from weightsearch.config import SWEEP_FLAGS, SweepSpec, load_spec, overrides_from_args
-from weightsearch.contracts import DEFAULT_STORAGE_ROOT, RunPaths
+from weightsearch.contracts import DEFAULT_STORAGE_ROOT, SWEEP_FLAGS, RunPaths
 from weightsearch.errors import UserError
 from weightsearch.redact import without_password
 
 if TYPE_CHECKING:
+    from weightsearch.config import SweepSpec
     from weightsearch.search.summary import StudySummary
     from weightsearch.search.tuner import SweepResult
 
@@ -33,8 +33,13 @@ _RESUME_HELP = {
 }
 
 
-def add_sweep_flags(parser: argparse.ArgumentParser, flags: Sequence[str] | None = None, *, overrides: bool = True,
-                    help_text: dict[str, str] | None = None) -> None:
+def add_sweep_flags(
+    parser: argparse.ArgumentParser,
+    flags: Sequence[str] | None = None,
+    *,
+    overrides: bool = True,
+    help_text: dict[str, str] | None = None,
+) -> None:
     """The sweep flags (all, or those named in ``flags``) and ``--set KEY=VALUE``, as one table defines them."""
     for flag in SWEEP_FLAGS:
         if flags is None or flag.flag in flags:
@@ -77,6 +82,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 def validate_command(args: argparse.Namespace) -> int:
     """Load and check a spec and its space against the model, print a summary; creates nothing on disk."""
+    from weightsearch.config import load_spec, overrides_from_args
     from weightsearch.search.checks import check_spec
     from weightsearch.search.optuna_factory import make_pruner, make_sampler
 
@@ -118,6 +124,7 @@ def _validated_spec_lines(spec: SweepSpec, tasks: tuple[str, ...]) -> list[str]:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the sweep a spec describes (with the command line's overrides), then print where it all lives."""
+    from weightsearch.config import load_spec, overrides_from_args
     from weightsearch.search.tuner import run_sweep
     from weightsearch.tracking import check_tracking_uri
     from weightsearch.tracking.recorder import MlflowSweepCallback
@@ -129,6 +136,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 def resume_command(args: argparse.Namespace) -> int:
     """Continue sweep ``args.name`` from its study (a larger ``--num-samples`` extends it), then print as `run` does."""
+    from weightsearch.config import load_spec, overrides_from_args
     from weightsearch.search.resume import resume_sweep
     from weightsearch.tracking import check_tracking_uri
     from weightsearch.tracking.recorder import MlflowSweepCallback
@@ -211,6 +219,7 @@ def sweep_status(name: str, storage_path: str | None) -> StudySummary:
     """The summary of sweep ``name`` under ``storage_path``; UserError when there is no such sweep."""
     import optuna
 
+    from weightsearch.config import load_spec
     from weightsearch.search.summary import summarize
 
     paths = RunPaths.of(name, storage_path)

@@ -19,7 +19,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from weightsearch.config import load_trial_config
 from weightsearch.errors import NonFiniteLossError
 
 
@@ -41,6 +40,8 @@ def train_command(args: argparse.Namespace) -> int:
     directory as well as from installed packages, as ``python -m`` would.
     """
     overrides = {field: value for field, value in (("steps", args.steps), ("device", args.device)) if value is not None}
+    from weightsearch.config import load_trial_config
+
     config = load_trial_config(args.config, overrides)
     from weightsearch.trial import (  # torch: only this command needs it
         put_working_directory_on_path,

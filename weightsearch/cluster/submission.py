@@ -18,7 +18,6 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from weightsearch.config import (
-    SWEEP_FLAGS,
     SweepSpec,
     find_space_file,
     load_spec,
@@ -26,12 +25,9 @@ from weightsearch.config import (
     read_mapping,
     resolve_spec_file,
 )
+from weightsearch.contracts import SWEEP_FLAGS
 from weightsearch.errors import UserError
 from weightsearch.redact import without_password
-
-FORWARDED_FLAGS = ("--name", "--num-samples", "--max-concurrent", "--tracking-uri")
-"""Sweep flags `submit` passes on to `weightsearch run` on the cluster (the run directory and the Ray
-address are the cluster's own)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +84,7 @@ def prepare_submission(args: argparse.Namespace) -> SweepSubmission:
     argv = ["weightsearch", "run", f"./{spec_file.name}", "--ray-address", "auto", f"--storage-path={storage_path}"]
     for flag in SWEEP_FLAGS:
         value = getattr(args, flag.attribute, None)
-        if flag.flag in FORWARDED_FLAGS and value is not None:
+        if flag.forwarded and value is not None:
             argv.append(f"{flag.flag}={value}")
     # `--set=KEY=VALUE` in one word, so that a value starting with '-' is not read as a flag.
     argv.extend(f"--set={override}" for override in args.overrides)

@@ -13,8 +13,6 @@ from weightsearch.config.kinds import (
     simplex_weights,
 )
 from weightsearch.config.loading import (
-    SWEEP_FLAGS,
-    SweepFlag,
     find_space_file,
     load_spec,
     overrides_from_args,
@@ -37,7 +35,6 @@ from weightsearch.config.yaml_io import read_yaml_mapping
 
 __all__ = [
     "DEFAULT_OBJECTIVE",
-    "SWEEP_FLAGS",
     "Budget",
     "Choice",
     "FieldError",
@@ -50,7 +47,6 @@ __all__ = [
     "SamplerSpec",
     "SearchSpace",
     "Simplex",
-    "SweepFlag",
     "SweepSpec",
     "TrialConfig",
     "find_space_file",

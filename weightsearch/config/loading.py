@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -19,35 +18,11 @@ from weightsearch.config.errors import format_validation_error, model_at
 from weightsearch.config.kinds import BRANCHES
 from weightsearch.config.spec import SweepSpec
 from weightsearch.config.yaml_io import dump_yaml, read_yaml_mapping
+from weightsearch.contracts import SWEEP_FLAGS
 from weightsearch.errors import UserError
 
 SHIPPED_SPACES = "weightsearch.search_spaces"
 """The package holding the shipped spaces and specs (the repository's ``search_spaces/`` folder)."""
-
-
-@dataclass(frozen=True)
-class SweepFlag:
-    """A command-line flag that sets one spec field, e.g. ``--num-samples 8`` → ``budget.num_samples``."""
-
-    flag: str
-    key: str
-    type: type
-    help: str
-
-    @property
-    def attribute(self) -> str:
-        return self.flag.removeprefix("--").replace("-", "_")
-
-
-SWEEP_FLAGS = (
-    SweepFlag("--name", "name", str, "sweep name (default: the spec's name)"),
-    SweepFlag("--num-samples", "budget.num_samples", int, "number of trials to finish"),
-    SweepFlag("--max-concurrent", "budget.max_concurrent", int, "trials running at once"),
-    SweepFlag("--storage-path", "storage.path", str, "run directory root (default: ./ws-runs)"),
-    SweepFlag("--tracking-uri", "tracking.uri", str, "MLflow tracking URI (default: SQLite in the run directory)"),
-    SweepFlag("--ray-address", "ray.address", str, "address of an existing Ray cluster (default: start a local one)"),
-)
-"""Every sweep flag of the CLI, defined once: `run`, `resume` and `submit` offer (a subset of) them."""
 
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
