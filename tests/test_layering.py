@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "weightsearch"
 
 # Bottom up; a unit may import its own layer and those below. See ARCHITECTURE.md.
 LAYERS = [
-    {"contracts", "errors", "redact"},
+    {"contracts", "errors", "redact", "stats"},
     {"config"},
     {"losses", "weighting", "composite"},
     {"trial", "vla", "metaworld"},

@@ -32,7 +32,7 @@ def test_optuna_trial_is_rebuilt_from_the_frozen_trials_private_id(tmp_path):
     x = asked.suggest_float("x", 0.0, 1.0)
     asked.report(0.9, 1)
     frozen = study.get_trials(deepcopy=False)[0]
-    assert isinstance(frozen._trial_id, int)  # noqa: SLF001
+    assert isinstance(frozen._trial_id, int)
 
     live = _live_trial(study, frozen)
     assert live.number == frozen.number
@@ -88,7 +88,7 @@ def test_ray_still_documents_the_driver_environment_variables():
 
 def test_the_quieted_ray_loggers_still_exist():
     """cluster.client._CHATTY_LOGGERS name Ray modules (one private) by their logger names."""
-    for name in cluster_client._CHATTY_LOGGERS:  # noqa: SLF001
+    for name in cluster_client._CHATTY_LOGGERS:
         assert importlib.util.find_spec(name) is not None, name
 
 

@@ -4,7 +4,7 @@ attribute names and the trainer's metric names. Imports nothing but the standard
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +92,9 @@ ATTR_PARAMS = "params"  # the sampled values by TrialConfig path (simplex weight
 ATTR_FAIL_REASON = "fail_reason"  # why a FAIL trial failed (one line)
 ATTR_STOP_REASON = "stop_reason"  # why a trial was stopped from outside its pruner (time budget)
 ATTR_RESUMED_FROM = "resumed_from"  # the checkpoint a resumed trial continued from
+# Optuna study user attribute prefix: one confirmation run's result, ``confirm:<scale>:<configuration>:<seed>``.
+STUDY_ATTR_CONFIRM = "confirm:"
+ATTR_SEED_VALUES = "seed_values"  # a multi-seed trial's final objective values per seed: {metric: [v0, v1, …]}
 
 # --- metric names -----------------------------------------------------------------------------
 TRAIN_PREFIX = "train"
@@ -123,6 +126,23 @@ def record_metric_names(tasks: Iterable[str], *, diagnostics: bool, prefix: str 
             for second in tasks[index + 1 :]
         }
     return names
+
+
+def seed_metric(name: str, index: int) -> str:
+    """``seed<index>/<name>``: the value of seed ``seed + index`` in a trial with ``repeats`` > 1.
+
+    Such a trial reports every metric's mean over its seeds under the plain name (what the sampler
+    and the pruner see) and each seed's own value under this one, e.g. ``seed1/val/action/mse``.
+    """
+    return f"seed{index}/{name}"
+
+
+def seed_values(result: Mapping[str, object], name: str) -> list[float]:
+    """Each seed's value of ``name`` in ``result``, in seed order; empty for a single-seed trial."""
+    values: list[float] = []
+    while (key := seed_metric(name, len(values))) in result:
+        values.append(float(result[key]))  # type: ignore[arg-type]
+    return values
 
 
 def trainer_metric_names(tasks: Iterable[str], *, diagnostics: bool) -> set[str]:

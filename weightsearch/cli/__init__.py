@@ -8,13 +8,14 @@ so `--help` and each command pay only for what that command uses. User errors ex
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from weightsearch.cli import cluster, results, sweep, train
+from weightsearch.cli import cluster, confirm, results, sweep, train
 from weightsearch.errors import UserError
 
-_GROUPS = (train, sweep, results, cluster)
+_GROUPS = (train, sweep, confirm, results, cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,3 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"weightsearch {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of our output went away (`weightsearch best … | head`): nothing left to say, and
+        # Python's final flush of stdout must not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

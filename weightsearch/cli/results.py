@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,17 +39,60 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 def best_command(args: argparse.Namespace) -> int:
     """Print the best COMPLETE trials of sweep ``args.name``: a table, JSON, or (rank 1) a trial config YAML."""
-    from weightsearch.tracking.query import best_trials, open_sweep
+    from weightsearch.tracking.query import best_trials, open_sweep, read_confirmation
 
+    # MLflow draws a progress bar for every artifact it reads (the confirmation report): noise here.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     sweep = open_sweep(args.name, tracking_uri=args.tracking_uri, storage_path=args.storage_path)
-    trials = best_trials(sweep, top=args.top, filter_string=args.filter)
+    confirmation = read_confirmation(sweep)
+    confirmed = _confirmed_trials(confirmation)
+    # Confirmed trials first, by their confirmed mean; then the others by their single search run.
+    trials = best_trials(sweep, top=args.top + len(confirmed), filter_string=args.filter)
+    order = list(confirmed)
+    trials = sorted(trials, key=lambda trial: order.index(trial.trial_number) if trial.trial_number in confirmed
+                    else len(order))[: args.top]
     if args.format == "json":
-        print(json.dumps([trial.as_json(sweep.objectives) for trial in trials], indent=2))
+        rows = [{**trial.as_json(sweep.objectives), "confirmation": _confirmation_json(confirmation, trial.trial_number)}
+                for trial in trials]
+        print(json.dumps(rows, indent=2))
     elif args.format == "yaml":
-        print(_trial_config_yaml(sweep, trials), end="")
+        print(_trial_config_yaml(sweep, trials, confirmation), end="")
     else:
-        _print_table(sweep, trials)
+        _print_table(sweep, trials, confirmation)
     return 0
+
+
+def _confirmed_trials(confirmation: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
+    """Confirmed searched trials by number, in the confirmation's rank order."""
+    entries = (confirmation or {}).get("configurations", [])
+    return {entry["trial_number"]: entry for entry in entries if entry.get("trial_number") is not None}
+
+
+def _confirmation_json(confirmation: dict[str, Any] | None, number: int) -> dict[str, Any] | None:
+    """What `best --format json` says of a trial's confirmation (None: a single search run, unconfirmed)."""
+    entry = _confirmed_trials(confirmation).get(number)
+    if entry is None:
+        return None
+    return {
+        "seeds": confirmation["seeds"],
+        "scale": confirmation["scale"],
+        **entry["summary"],
+        "default_baseline": confirmation["default_baseline"],
+        "versus": entry["versus"],
+    }
+
+
+def _confirmed_cells(confirmation: dict[str, Any] | None, number: int) -> tuple[str, str]:
+    """The table's confirmed-mean and versus-baseline cells of one trial."""
+    entry = _confirmed_trials(confirmation).get(number)
+    if entry is None:
+        return "single run", "-"
+    summary = entry["summary"]
+    versus = entry["versus"].get(confirmation["default_baseline"])
+    mean = f"{summary['mean']:.4g} [{summary['ci_low']:.4g}, {summary['ci_high']:.4g}]"
+    if versus is None:
+        return mean, "-"
+    return mean, f"{versus['mean_difference']:+.3g} [{versus['ci_low']:+.3g}, {versus['ci_high']:+.3g}] p={versus['p_t']:.2g}"
 
 
 def show_command(args: argparse.Namespace) -> int:
@@ -85,7 +129,7 @@ def show_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trial_config_yaml(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> str:
+def _trial_config_yaml(sweep: RecordedSweep, trials: Sequence[RankedTrial], confirmation: dict[str, Any] | None) -> str:
     """The best trial's resolved TrialConfig as YAML that `weightsearch train` reads as is."""
     from weightsearch.config import TrialConfig
     from weightsearch.tracking import names
@@ -98,10 +142,16 @@ def _trial_config_yaml(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> s
     config = TrialConfig.model_validate(best.config)
     values = ", ".join(f"{metric}={value:.6g}" for metric, value in best.objectives.items())
     header = f"# Best trial of sweep {sweep.name!r}: trial {best.trial_number}, MLflow run {best.run_id}, {values}\n"
+    mean, versus = _confirmed_cells(confirmation, best.trial_number)
+    if mean != "single run":
+        seeds = len(confirmation["seeds"])
+        header += f"# confirmed on {seeds} paired seeds: mean [95% CI] {mean}; vs {confirmation['default_baseline']}: {versus}\n"
+    else:
+        header += "# a single search run, not confirmed (see `weightsearch confirm`)\n"
     return header + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
-def _print_table(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> None:
+def _print_table(sweep: RecordedSweep, trials: Sequence[RankedTrial], confirmation: dict[str, Any] | None) -> None:
     # Piped output gets room for the whole run id (rich would assume 80 columns).
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     if not trials:
@@ -117,6 +167,10 @@ def _print_table(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> None:
     table = Table(title=f"best trials of {sweep.name}")
     for column in ("rank", "trial", *objectives):
         table.add_column(column, justify="right", no_wrap=True)
+    if confirmation is not None:
+        seeds = len(confirmation["seeds"])
+        table.add_column(f"confirmed ({seeds} seeds) [95% CI]", overflow="fold")
+        table.add_column(f"vs {confirmation['default_baseline']}: Δ [95% CI]", overflow="fold")
     # One cell of name=value lines keeps the table readable at 80 columns whatever the space's size.
     table.add_column("params", min_width=30, overflow="fold")
     table.add_column("run id", no_wrap=True)  # to copy whole
@@ -126,10 +180,18 @@ def _print_table(sweep: RecordedSweep, trials: Sequence[RankedTrial]) -> None:
             str(rank),
             str(trial.trial_number),
             *(_number(trial.objectives[metric]) for metric in objectives),
+            *(_confirmed_cells(confirmation, trial.trial_number) if confirmation is not None else ()),
             params,
             trial.run_id,
         )
     console.print(table)
+    if confirmation is not None:
+        scale = ", ".join(f"trial.{key}={value}" for key, value in confirmation["scale"].items())
+        console.print(
+            "Confirmed rows come first, by their mean over fresh paired seeds"
+            + (f" (confirmed at another scale: {scale})" if scale else "")
+            + f"; {objectives[0]} is each trial's single search run. Full table: weightsearch confirm {sweep.name}"
+        )
 
 
 def _number(value: float | None) -> str:

@@ -152,14 +152,19 @@ def resume_command(args: argparse.Namespace) -> int:
 
 
 def _drive(spec: SweepSpec, sweep: Callable[[], SweepResult]) -> int:
-    """Run ``sweep`` with SIGTERM acting as Ctrl-C; print the outcome, or how to resume after a hard stop."""
+    """Run ``sweep`` with SIGTERM acting as Ctrl-C, then the spec's confirmation when the search is complete;
+    print the outcome, or how to resume after a hard stop."""
     try:
         with _sigterm_as_interrupt():
             result = sweep()
+            complete = _print_result(spec, result)
+            if spec.confirm is not None and complete:
+                from weightsearch.cli.confirm import confirm_sweep, report_lines
+
+                print(without_password("\n".join(report_lines(confirm_sweep(spec).to_json()))))
     except KeyboardInterrupt:
         print(f"sweep {spec.name} stopped; continue it with `{_resume_hint(spec)}`")
         return INTERRUPTED_EXIT_CODE
-    _print_result(spec, result)
     return 0
 
 
@@ -178,7 +183,8 @@ def _resume_hint(spec: SweepSpec) -> str:
     return f"weightsearch resume {spec.name}{root}"
 
 
-def _print_result(spec: SweepSpec, result: SweepResult) -> None:
+def _print_result(spec: SweepSpec, result: SweepResult) -> bool:
+    """Print where the sweep lives and what its study holds; True when every trial of the budget finished."""
     from weightsearch.search.summary import summary_lines
 
     minutes, seconds = divmod(int(result.elapsed_s), 60)
@@ -194,12 +200,14 @@ def _print_result(spec: SweepSpec, result: SweepResult) -> None:
         f"         weightsearch status {result.name}{root}",
     ]
     finished = sum(count for state, count in result.summary.counts.items() if state in ("COMPLETE", "PRUNED", "FAIL"))
-    if result.summary.counts.get("RUNNING") or finished < spec.budget.num_samples:
+    complete = not result.summary.counts.get("RUNNING") and finished >= spec.budget.num_samples
+    if not complete:
         lines.append(
             f"interrupted: {finished} of {spec.budget.num_samples} trials finished, "
             f"{result.summary.counts.get('RUNNING', 0)} still RUNNING; continue with `{_resume_hint(spec)}`"
         )
-    print(without_password("\n".join(lines)))
+    print(without_password("\n".join(lines)), flush=True)
+    return complete
 
 
 def status_command(args: argparse.Namespace) -> int:

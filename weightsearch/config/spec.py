@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from weightsearch.config.errors import FieldError
 from weightsearch.config.space import SearchSpace
-from weightsearch.config.trial import TrialConfig
+from weightsearch.config.trial import TrialConfig, with_fields
 from weightsearch.contracts import DEFAULT_STORAGE_ROOT, RunPaths
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ SamplerName = Literal["tpe", "random", "cmaes", "gp", "nsga2", "grid"]
 PrunerName = Literal[
     "median", "percentile", "successive_halving", "hyperband", "patient", "wilcoxon", "threshold", "none"
 ]
+_BASELINE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 # SQLAlchemy's URL form, ``dialect[+driver]://…`` (checked by its own parser when the study opens).
 _DATABASE_URL = re.compile(r"^[A-Za-z][\w]*(\+[\w]+)?://")
 
@@ -139,6 +140,15 @@ class RayConfig(BaseModel):
     address: str | None = None
 
 
+class ConfirmSpec(BaseModel):
+    """After the search, re-train the ``top`` configurations and the baselines on ``seeds`` fresh paired seeds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top: int = Field(3, ge=1, le=100)
+    seeds: int = Field(8, ge=2, le=1000, description="At least 2: an interval needs two seeds.")
+
+
 class SweepSpec(BaseModel):
     """A validated sweep: what to optimise, the base trial, the space, the sampler, pruner and budget."""
 
@@ -155,6 +165,11 @@ class SweepSpec(BaseModel):
     storage: Storage = Field(default_factory=Storage)
     tracking: Tracking = Field(default_factory=Tracking)
     ray: RayConfig = Field(default_factory=RayConfig)
+    baselines: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Name -> trial fields that replace the base trial's (default: `equal`, every λ = 1).",
+    )
+    confirm: ConfirmSpec | None = None
 
     @field_validator("objective", mode="before")
     @classmethod
@@ -168,6 +183,17 @@ class SweepSpec(BaseModel):
             raise ValueError(f"{name!r} is not a directory name; use letters, digits, '_', '-' or '.'")
         return name
 
+    @field_validator("baselines")
+    @classmethod
+    def _named_trials(cls, baselines: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, fields in baselines.items():
+            if not _BASELINE_NAME.match(name):
+                raise FieldError((name,), "name baselines with letters, digits, '_' or '-'")
+            unknown = [field for field in fields if field not in TrialConfig.model_fields]
+            if unknown:
+                raise FieldError((name, unknown[0]), f"not a trial setting; use one of: {', '.join(TrialConfig.model_fields)}")
+        return baselines
+
     @model_validator(mode="after")
     def _resolve(self) -> "SweepSpec":
         if len(set(self.metrics)) != len(self.metrics):
@@ -176,6 +202,11 @@ class SweepSpec(BaseModel):
             self.space.check_against(self.trial)
         except FieldError as error:
             raise FieldError(("space", *error.path), error.message) from None
+        for name in self.baselines:
+            try:
+                self.baseline_trial(name)
+            except ValueError as error:
+                raise FieldError(("baselines", name), str(error)) from None
         if self.tracking.experiment is None:
             self.tracking = self.tracking.model_copy(update={"experiment": self.name})
         if self.is_multi_objective and self.pruner.name != "none":
@@ -186,6 +217,10 @@ class SweepSpec(BaseModel):
             )
             self.pruner = PrunerSpec(name="none")
         return self
+
+    def baseline_trial(self, name: str) -> TrialConfig:
+        """The base trial with baseline ``name``'s fields in place (a new strategy starts from its own arguments)."""
+        return with_fields(self.trial, self.baselines[name])
 
     @property
     def is_multi_objective(self) -> bool:

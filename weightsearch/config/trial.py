@@ -42,6 +42,14 @@ class TrialConfig(BaseModel):
     eval_every: int = Field(200, ge=1)
     batch_size: int = Field(32, ge=1)
     seed: int = 0
+    repeats: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Seeds the trial trains on: seed, seed+1, …, seed+repeats-1, in lockstep in one process; "
+        "it reports each metric's mean over them (what the sampler and pruner see) and each seed's value "
+        "as seed<k>/<metric>.",
+    )
     diagnostics: bool = Field(True, description="Gradient-conflict diagnostics at evaluation steps.")
     device: str = Field("auto", description='"auto" (CUDA when available), "cpu", "cuda" or "cuda:N".')
 
@@ -53,6 +61,22 @@ class TrialConfig(BaseModel):
                 "set eval_every <= steps"
             )
         return self
+
+
+def with_fields(base: TrialConfig, fields: Mapping[str, Any]) -> TrialConfig:
+    """``base`` with top-level ``fields`` replaced; changing the strategy drops the base's strategy arguments.
+
+    Raises:
+        ValueError: one line naming the field, when the result is not a valid trial.
+    """
+    data = base.model_dump()
+    if "strategy" in fields and fields["strategy"] != base.strategy:
+        data["strategy_params"] = {}
+    data.update(fields)
+    try:
+        return TrialConfig.model_validate(data)
+    except ValidationError as error:
+        raise ValueError(format_validation_error(error, "field", root=TrialConfig)) from None
 
 
 def load_trial_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrialConfig:

@@ -19,7 +19,7 @@ from weightsearch.metaworld.rollout import success_rates
 from weightsearch.metaworld.suite import CAMERAS, resolve_tasks
 from weightsearch.metaworld.tasks import offline_metrics, policy_of, shared_parameters, task_losses
 # The same five tasks as the reference VLA, so search spaces and strategies carry over unchanged.
-from weightsearch.vla.tasks import LOSS_FORMS, TASKS
+from weightsearch.vla.tasks import LOSS_FORMS, TASKS, aux_off
 from weightsearch.trial.components import TrialComponents
 
 OPTIONS = (
@@ -133,6 +133,7 @@ def build_metaworld(
         task_metrics=task_metrics,
         shared_parameters=shared_parameters,
         loss_forms={task: LOSS_FORMS[task] for task in losses},
+        baselines={"aux_off": aux_off(tuple(losses))},
     )
 
 

@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 from ray.tune import Callback
 from sqlalchemy.exc import OperationalError
 
-from weightsearch.contracts import ATTR_FAIL_REASON, ATTR_STOP_REASON
+from weightsearch.contracts import ATTR_FAIL_REASON, ATTR_SEED_VALUES, ATTR_STOP_REASON, seed_values
 from weightsearch.search.outcomes import TrialOutcomes
 
 logger = logging.getLogger(__name__)
@@ -153,7 +153,10 @@ class OptunaBridge:
         self._finish(ray_trial_id, TrialState.FAIL, reason=reason)
 
     def complete(self, ray_trial_id: str, result: Mapping[str, object] | None) -> None:
-        """Tell COMPLETE with the objective value(s) of the final result, or FAIL when one is missing or not finite."""
+        """Tell COMPLETE with the objective value(s) of the final result, or FAIL when one is missing or not finite.
+
+        A multi-seed trial's per-seed objective values go into the user attribute ``seed_values`` first.
+        """
         trial = self._running(ray_trial_id)
         if trial is None:
             return
@@ -162,6 +165,10 @@ class OptunaBridge:
         if bad:
             self.fail(ray_trial_id, f"objective {bad[0]!r} missing or not finite in the final result")
             return
+        per_seed = {metric: seed_values(result or {}, metric) for metric in self.metrics}
+        if any(per_seed.values()):
+            self._store(f"the seed values of trial {trial.number}",
+                        lambda: trial.set_user_attr(ATTR_SEED_VALUES, per_seed))
         self._finish(ray_trial_id, TrialState.COMPLETE, values=[float(v) for v in values])  # type: ignore[arg-type]
 
     def prune(self, ray_trial_id: str, reason: str) -> None:

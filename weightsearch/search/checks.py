@@ -25,10 +25,11 @@ from weightsearch.weighting import (
 
 @dataclass(frozen=True)
 class SpecCheck:
-    """What validating a spec against its model found: the model's tasks and the metrics a trial reports."""
+    """What validating a spec against its model found: its tasks, the metrics a trial reports, its baselines."""
 
     tasks: tuple[str, ...]
     metrics: frozenset[str]
+    baselines: dict[str, Any]
 
 
 def check_spec(spec: SweepSpec) -> SpecCheck:
@@ -51,7 +52,7 @@ def check_spec(spec: SweepSpec) -> SpecCheck:
                 f"spec field '{field}': the trial never reports {metric!r}; use e.g. {', '.join(examples[:6])} "
                 f"(or any of the {len(metrics)} train/ and val/ metrics in the README)"
             )
-    return SpecCheck(tuple(components.tasks), metrics)
+    return SpecCheck(tuple(components.tasks), metrics, dict(components.baselines))
 
 
 def reported_metrics(trial: TrialConfig) -> set[str]:

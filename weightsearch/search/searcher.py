@@ -7,10 +7,12 @@ study's unfinished trials are handed out first, under their own numbers (see :mo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import optuna
 from ray.tune.search import Searcher
 
 from weightsearch.config import TrialConfig
@@ -22,10 +24,12 @@ from weightsearch.contracts import (
     CONFIG_TRIAL,
     CONFIG_TRIAL_NUMBER,
 )
-from weightsearch.search.bridge import OptunaBridge
+from weightsearch.search.bridge import OptunaBridge, StorageUnavailable
 
 if TYPE_CHECKING:
     from weightsearch.config import SearchSpace
+
+logger = logging.getLogger(__name__)
 
 class OptunaSearcher(Searcher):
     """Suggest configs (the ``CONFIG_*`` keys of :mod:`weightsearch.contracts`) from the study of ``bridge``.
@@ -52,16 +56,14 @@ class OptunaSearcher(Searcher):
         self.base = base
         self.resumed = dict(sorted((resumed or {}).items()))
 
-    def suggest(self, trial_id: str) -> dict[str, Any]:
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        """The next trial's config; None (Ray asks again on a later turn) while the study storage is down."""
         checkpoint = None
-        if self.resumed:
-            number, checkpoint = _pop_first(self.resumed)
-            trial = self.bridge.adopt(trial_id, number)
-            # Where each resume continued the trial from (a checkpoint directory, or "scratch").
-            resumed_from = [*trial.user_attrs.get(ATTR_RESUMED_FROM, []), str(checkpoint or "scratch")]
-            trial.set_user_attr(ATTR_RESUMED_FROM, resumed_from)
-        else:
-            trial = self.bridge.ask(trial_id)
+        try:
+            trial, checkpoint = self._next_trial(trial_id)
+        except StorageUnavailable as error:
+            logger.warning("no new trial yet: %s", error)
+            return None
         try:
             # On an adopted trial, suggesting again returns the values the study already holds.
             params = self.space.sample(trial)
@@ -78,6 +80,18 @@ class OptunaSearcher(Searcher):
             CONFIG_RESUME_FROM: str(checkpoint) if checkpoint else None,
         }
 
+    def _next_trial(self, trial_id: str) -> tuple[optuna.Trial, Path | None]:
+        """A RUNNING trial to continue (the study's unfinished ones first), else a new one."""
+        if self.resumed:
+            number, checkpoint = next(iter(self.resumed.items()))
+            trial = self.bridge.adopt(trial_id, number)
+            del self.resumed[number]  # only once adopted: a storage failure leaves it for the next ask
+            # Where each resume continued the trial from (a checkpoint directory, or "scratch").
+            resumed_from = [*trial.user_attrs.get(ATTR_RESUMED_FROM, []), str(checkpoint or "scratch")]
+            trial.set_user_attr(ATTR_RESUMED_FROM, resumed_from)
+            return trial, checkpoint
+        return self.bridge.ask(trial_id), None
+
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         # A pruned trial was told PRUNED by the scheduler already; the bridge ignores finished trials.
         if error:
@@ -93,8 +107,3 @@ class OptunaSearcher(Searcher):
 
     def restore(self, checkpoint_path: str) -> None:
         """Nothing to restore (see :meth:`save`)."""
-
-
-def _pop_first(resumed: dict[int, Path | None]) -> tuple[int, Path | None]:
-    number = next(iter(resumed))
-    return number, resumed.pop(number)

@@ -24,6 +24,7 @@ MAX_PARAM_VALUE_LENGTH = 6000
 KIND = "weightsearch.kind"
 KIND_SWEEP = "sweep"
 KIND_TRIAL = "trial"
+KIND_CONFIRM = "confirm"  # a confirmation run: one configuration on one fresh seed
 
 # parent run
 SWEEP = "weightsearch.sweep"
@@ -48,6 +49,13 @@ FAIL_REASON = "weightsearch.fail_reason"  # why a FAIL trial failed (one line)
 STOP_REASON = "weightsearch.stop_reason"  # why a PRUNED trial was stopped from outside the pruner (time budget)
 TRIAL_CONFIG = "weightsearch.trial_config"  # JSON of the resolved TrialConfig (what `best --format yaml` emits)
 SEARCHED = "weightsearch.searched"  # JSON list of the param names the search space sampled
+
+# confirmation: child runs tagged with their stage and unit, the report on the parent run
+STAGE = "weightsearch.stage"
+CONFIRM_UNIT = "weightsearch.confirm_unit"  # <scale>:<configuration>:<seed>, unique in a sweep
+CONFIRMATION = "weightsearch.confirmation"  # on the parent: the artifact path of the latest report
+CONFIRMED_BEST = "weightsearch.confirmed_best"  # on the parent: the configuration ranked first
+CONFIRMATION_ARTIFACT = "confirmation/confirmation.json"
 
 TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
 

@@ -18,8 +18,13 @@ Curve = tuple[Sequence[float], Sequence[float]]  # (steps, values)
 def save(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
+    close(figure)
     return path
+
+
+def close(figure: Figure) -> None:
+    """Free a figure's memory once it is saved or logged (pyplot keeps every figure it made)."""
+    plt.close(figure)
 
 
 def _grid(rows: int, columns: int, width: float, height: float, *, left: float = 0.9, sharex: bool = False):
@@ -106,4 +111,20 @@ def weight_trajectories(trajectories: Mapping[int, Mapping[str, Curve]]) -> Figu
     grid.flat[-1].set_xlabel("step")
     grid.flat[0].legend(fontsize="small", ncol=2, loc="upper left")
     figure.suptitle("Effective task weights of the best trials")
+    return figure
+
+
+def confirmation(report: Mapping) -> Figure:
+    """Each confirmed configuration's per-seed values, its mean and 95 % interval; baselines in grey."""
+    entries = report["configurations"]
+    figure, [[axes]] = _grid(1, 1, max(5.0, 1.2 * len(entries) + 2), 4.5)
+    for position, entry in enumerate(entries):
+        summary = entry["summary"]
+        colour = "tab:grey" if entry["kind"] == "baseline" else "tab:blue"
+        spread = [position + 0.15 * ((index % 5) - 2) / 2 for index in range(len(summary["values"]))]
+        axes.scatter(spread, summary["values"], s=14, color=colour, alpha=0.6)
+        error = [[summary["mean"] - summary["ci_low"]], [summary["ci_high"] - summary["mean"]]]
+        axes.errorbar([position + 0.3], [summary["mean"]], yerr=error, fmt="o", color="black", capsize=4)
+    axes.set_xticks(range(len(entries)), [entry["label"] for entry in entries], rotation=20)
+    axes.set(ylabel=report["metric"], title=f"Confirmation on {len(report['seeds'])} paired seeds (mean, 95 % CI)")
     return figure

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mlflow.artifacts import load_dict
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.store.entities.paged_list import PagedList
@@ -134,9 +135,21 @@ def open_sweep(name: str, *, tracking_uri: str | None = None, storage_path: str 
     return RecordedSweep(name, client, location, experiment.experiment_id, parents[0])
 
 
-def trial_runs(sweep: RecordedSweep, *, state: str | None = None, filter_string: str | None = None) -> list[Run]:
-    """Every child run of ``sweep`` (optionally in one ``state``, and matching an MLflow ``filter_string``)."""
-    return [run for page in _run_pages(sweep, state=state, filter_string=filter_string) for run in page]
+def read_confirmation(sweep: RecordedSweep) -> dict[str, Any] | None:
+    """The latest confirmation report of ``sweep`` (see ``weightsearch confirm``), or None when there is none."""
+    artifact = sweep.parent.data.tags.get(names.CONFIRMATION)
+    if artifact is None:
+        return None
+    return load_dict(f"{sweep.parent.info.artifact_uri.rstrip('/')}/{artifact}")
+
+
+def trial_runs(
+    sweep: RecordedSweep, *, state: str | None = None, filter_string: str | None = None, kind: str = names.KIND_TRIAL
+) -> list[Run]:
+    """Every trial run of ``sweep`` (or its runs of another ``kind``, e.g. confirmation runs), optionally
+    in one ``state`` and matching an MLflow ``filter_string``."""
+    pages = _run_pages(sweep, state=state, filter_string=filter_string, kind=kind)
+    return [run for page in pages for run in page]
 
 
 def _run_pages(
@@ -146,9 +159,13 @@ def _run_pages(
     filter_string: str | None = None,
     bound: str | None = None,
     page_size: int = 1000,
+    kind: str = names.KIND_TRIAL,
 ) -> Iterator[PagedList[Run]]:
     """The child runs of ``sweep`` a page at a time, as :func:`trial_runs` selects them, and within ``bound`` if given."""
-    clauses = [f"tags.`{names.PARENT_RUN_ID}` = {names.quote(sweep.parent.info.run_id)}"]
+    clauses = [
+        f"tags.`{names.PARENT_RUN_ID}` = {names.quote(sweep.parent.info.run_id)}",
+        f"tags.`{names.KIND}` = {names.quote(kind)}",
+    ]
     if state is not None:
         clauses.append(f"tags.`{names.TRIAL_STATE}` = {names.quote(state)}")
     clauses += [clause for clause in (filter_string, bound) if clause]

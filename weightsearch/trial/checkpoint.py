@@ -47,6 +47,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return torch.load(state_file, map_location="cpu", weights_only=False)
 
 
+def replica_states(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each seed's state in a trainer checkpoint, in seed order.
+
+    A checkpoint keeps them as a list under ``"replicas"``; one written before trials had several
+    seeds holds its only seed's state at the top level (``model``, ``optimizer``, …, ``rng``).
+    """
+    return state.get("replicas", [state])
+
+
 def capture_rng_state(device: torch.device) -> dict[str, Any]:
     """The state of every random generator a step can draw from (torch CPU and CUDA, Python, numpy)."""
     state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": numpy.random.get_state()}

@@ -37,6 +37,8 @@ class TrialComponents:
             by the gradient-conflict diagnostics.
         loss_forms: ``{task: "regression" | "classification"}`` for strategies whose formula
             depends on it (uncertainty weighting); tasks left out count as regression.
+        baselines: named trial-config fields the model suggests as baselines for confirmation
+            (e.g. the reference's ``aux_off``: auxiliary λ at 0); ``equal`` (every λ = 1) is always one.
     """
 
     model: nn.Module
@@ -47,6 +49,7 @@ class TrialComponents:
     task_metrics: Callable[[nn.Module, Sequence[Batch]], Mapping[str, float]]
     shared_parameters: Callable[[nn.Module], Sequence[nn.Parameter]]
     loss_forms: Mapping[str, str] = field(default_factory=dict)
+    baselines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class ModelFactory(Protocol):

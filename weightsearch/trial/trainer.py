@@ -1,4 +1,4 @@
-"""The training loop of one trial: composite loss, AdamW, periodic evaluation, checkpoint and report."""
+"""The training loop of one trial: its seeds in lockstep, composite loss, AdamW, periodic evaluation, checkpoint and report."""
 
 from __future__ import annotations
 
@@ -14,18 +14,11 @@ from weightsearch.composite import CompositeLoss
 from weightsearch.config.trial import TrialConfig
 from weightsearch.contracts import RESULT_STEP, RESULT_TRAIN_SECONDS
 from weightsearch.errors import UserError
-from weightsearch.trial.averager import MetricAverager
-from weightsearch.trial.checkpoint import (
-    capture_rng_state,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-    seed_everything,
-)
+from weightsearch.trial.checkpoint import load_checkpoint, replica_states, save_checkpoint, seed_everything
 from weightsearch.trial.components import TrialComponents
-from weightsearch.trial.device import mixed_precision, resolve_device
-from weightsearch.trial.evaluation import evaluate
+from weightsearch.trial.device import resolve_device
 from weightsearch.trial.plugin import build_components
+from weightsearch.trial.replica import Replica, seed_means
 from weightsearch.trial.schedule import warmup_cosine
 from weightsearch.weighting import (
     NORMALIZERS,
@@ -55,21 +48,16 @@ def train(
     ``checkpoint_dir/step_<N>/`` (when ``checkpoint_dir`` is given) and calls ``report(metrics,
     checkpoint)``. ``metrics``: ``train/…`` averaged over the steps since the previous report (a
     task over the steps that labelled it), that step's gradient diagnostics, ``val/…``, ``step``
-    (steps done) and ``time/train_s`` (seconds in training steps, across resumes). ``resume_from``
-    (a checkpoint directory) continues a trial exactly where it stopped. Raises ``UserError`` for a
-    bad configuration before the first step and ``NonFiniteLossError`` when a task loss is NaN/inf.
+    (steps done) and ``time/train_s`` (seconds in training steps, across resumes). With ``repeats``
+    R > 1 the trial trains seeds ``seed … seed+R-1`` in lockstep (see :mod:`~weightsearch.trial.replica`):
+    each metric is the mean over the seeds, each seed's value is under ``seed<k>/<metric>`` too, and
+    ``time/train_s`` counts every seed's steps. ``resume_from`` (a checkpoint directory) continues a
+    trial exactly where it stopped. Raises ``UserError`` for a bad configuration before the first
+    step and ``NonFiniteLossError`` when a task loss is NaN/inf.
     """
     device = resolve_device(config.device)
     _check_registered_names(config)
-    seed_everything(config.seed)
-    components = build_components(
-        config.model, config.options, seed=config.seed, batch_size=config.batch_size, device=device
-    )
-    composite = build_composite(config, components).to(device)
-    model = components.model
-    optimizer = build_optimizer(config, model, composite)
-    scheduler = warmup_cosine(optimizer, config.steps)
-    shared_parameters = list(components.shared_parameters(model))
+    replicas = [build_replica(config, seed, device) for seed in range(config.seed, config.seed + config.repeats)]
 
     start_step, train_seconds, metrics = 0, 0.0, {}
     if resume_from is not None:
@@ -79,39 +67,22 @@ def train(
                 f"resume_from: the checkpoint is at step {state['step']}, past steps={config.steps}; "
                 "raise steps or resume from an earlier checkpoint"
             )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        composite.load_state_dict(state["composite"])
-        # Last, so that building the model above cannot disturb the generators' restored state.
-        restore_rng_state(state["rng"], device)
+        states = replica_states(state)
+        if len(states) != len(replicas):
+            raise UserError(
+                f"resume_from: the checkpoint holds {len(states)} seed(s), the config has repeats={config.repeats}; "
+                "resume with the repeats it was trained with"
+            )
+        for replica, replica_state in zip(replicas, states):
+            replica.load_state_dict(replica_state)
         start_step, train_seconds, metrics = state["step"], state["train_seconds"], state["metrics"]
 
-    averager = MetricAverager()
-    model.train()
     for step in range(start_step, config.steps):
         done = step + 1
         is_report_step = done % config.eval_every == 0 or done == config.steps
         started = time.perf_counter()
-        with mixed_precision(device):
-            losses = components.task_losses(model, components.train_batch(step))
-        # The weighting arithmetic (exp of log-variances, ratios of losses) stays in fp32.
-        losses = {task: loss.float() for task, loss in losses.items()}
-        record = composite(
-            losses,
-            step,
-            shared_parameters=shared_parameters,
-            diagnostics=config.diagnostics and is_report_step,
-        )
-        optimizer.zero_grad(set_to_none=True)
-        record.total.backward()
-        if config.grad_clip is not None:
-            # Only the model's gradients: clipping jointly would let a large model gradient
-            # shrink the updates of the strategy's own parameters (log-variances).
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        averager.add(record.metrics("train"))
+        for replica in replicas:
+            replica.train_step(step, diagnostics=config.diagnostics and is_report_step)
         train_seconds += time.perf_counter() - started
         if progress is not None:
             progress(done, config.steps)
@@ -119,24 +90,19 @@ def train(
             continue
 
         metrics = {
-            **averager.pop_means(),
-            **evaluate(components, device),
+            **seed_means([replica.report() for replica in replicas]),
             RESULT_STEP: float(done),
             RESULT_TRAIN_SECONDS: train_seconds,
         }
         checkpoint = None
         if checkpoint_dir is not None:
-            # The averager was just emptied, so a checkpoint at a report step holds no partial averages.
+            # The averages were just emptied, so a checkpoint at a report step holds no partial averages.
             checkpoint = save_checkpoint(
                 Path(checkpoint_dir),
                 done,
                 {
                     "step": done,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "composite": composite.state_dict(),
-                    "rng": capture_rng_state(device),
+                    "replicas": [replica.state_dict() for replica in replicas],
                     "train_seconds": train_seconds,
                     "metrics": metrics,
                 },
@@ -144,6 +110,16 @@ def train(
         if report is not None:
             report(dict(metrics), checkpoint)
     return dict(metrics)
+
+
+def build_replica(config: TrialConfig, seed: int, device: torch.device) -> Replica:
+    """Seed ``seed``'s copy of the trial: generators seeded, then its model, data, composite loss, optimizer, schedule."""
+    seed_everything(seed)
+    components = build_components(config.model, config.options, seed=seed, batch_size=config.batch_size, device=device)
+    composite = build_composite(config, components).to(device)
+    optimizer = build_optimizer(config, components.model, composite)
+    scheduler = warmup_cosine(optimizer, config.steps)
+    return Replica(components, composite, optimizer, scheduler, grad_clip=config.grad_clip, device=device)
 
 
 def _check_registered_names(config: TrialConfig) -> None:

@@ -13,7 +13,7 @@ from weightsearch.errors import UserError
 from weightsearch.trial.components import TrialComponents
 from weightsearch.vla import data as vla_data
 from weightsearch.vla.model import SIZES, ReferenceVLA
-from weightsearch.vla.tasks import LOSS_FORMS, TASKS, shared_parameters, task_losses, task_metrics
+from weightsearch.vla.tasks import LOSS_FORMS, TASKS, aux_off, shared_parameters, task_losses, task_metrics
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,7 @@ def build_reference(
         task_metrics=partial(task_metrics, tasks=tasks),
         shared_parameters=shared_parameters,
         loss_forms={task: LOSS_FORMS[task] for task in tasks},
+        baselines={"aux_off": aux_off(tasks)},
     )
 
 

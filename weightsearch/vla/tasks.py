@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,6 +20,8 @@ from weightsearch.vla.data import VLABatch, to_patches
 from weightsearch.vla.model import ReferenceVLA
 
 TASKS = ("action", "action_token", "align", "recon_patch", "recon_token")
+ACTION_TASKS = ("action", "action_token")
+"""The tasks the policy is judged on; the others are auxiliaries that shape the shared trunk."""
 LOSS_FORMS = {
     "action": "regression",
     "action_token": "classification",
@@ -26,6 +29,12 @@ LOSS_FORMS = {
     "recon_patch": "regression",
     "recon_token": "classification",
 }
+
+
+def aux_off(tasks: Sequence[str]) -> dict[str, Any]:
+    """The baseline that trains the action tasks alone: fixed λ = 1 on them, 0 on the auxiliaries."""
+    weights = {task: 1.0 if task in ACTION_TASKS else 0.0 for task in tasks}
+    return {"strategy": "fixed", "strategy_params": {"weights": weights}}
 
 
 def task_losses(model: ReferenceVLA, batch: VLABatch, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
