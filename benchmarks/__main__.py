@@ -17,7 +17,14 @@ from pathlib import Path
 from benchmarks.common import RESULTS_DIR, SuiteReport, Target, section, write_report
 
 # Cheapest first, so a quick run shows early whether the machine is sane.
-SUITES = ("strategy_cost", "orchestration_overhead", "study_scaling", "search_efficiency", "strategy_comparison")
+SUITES = (
+    "strategy_cost",
+    "repeats_cost",
+    "orchestration_overhead",
+    "study_scaling",
+    "search_efficiency",
+    "strategy_comparison",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,6 +71,8 @@ def dockerfile_user(path: Path = DOCKERFILE) -> tuple[int, int]:
     """The numeric uid:gid the image runs as (its last USER)."""
     users = [arguments for instruction, arguments in dockerfile_instructions(path) if instruction == "USER"]
     uid, _, gid = users[-1].partition(":")
+    # Numeric, so that Kubernetes can verify runAsNonRoot against the image.
+    assert uid.isdigit() and gid.isdigit(), f"{path.name}: USER {users[-1]} must be numeric uid:gid"
     return int(uid), int(gid)
 
 

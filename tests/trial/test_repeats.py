@@ -64,11 +64,20 @@ def test_an_interrupted_and_resumed_multi_seed_trial_reports_what_an_uninterrupt
     first_part, second_part = Reports(), Reports()
     with pytest.raises(Interrupted):
         train(config, report=interrupt_at(20.0, first_part), checkpoint_dir=tmp_path / "parts")
-    train(config, report=second_part, checkpoint_dir=tmp_path / "parts", resume_from=first_part.checkpoints[-1])
+    progress = []
+    train(
+        config,
+        report=second_part,
+        checkpoint_dir=tmp_path / "parts",
+        resume_from=first_part.checkpoints[-1],
+        progress=lambda done, total: progress.append((done, total)),
+    )
 
     resumed = [without_time(metrics) for metrics in first_part.metrics + second_part.metrics]
     assert resumed == [without_time(metrics) for metrics in whole.metrics]  # bit-identical on the CPU
     assert len(load_checkpoint(first_part.checkpoints[-1])["replicas"]) == 2
+    # Progress counts every seed's steps: 20 of 30 done by both seeds before the resume.
+    assert progress == [(done, 60) for done in range(41, 61)]
 
 
 def test_resuming_with_other_repeats_than_the_checkpoint_is_a_user_error(tmp_path):

@@ -31,7 +31,7 @@ from weightsearch.trial.evaluation import evaluate
 
 
 class Replica:
-    """The training state of one seed: step it, evaluate it, save and restore it.
+    """The training state of one seed: train it a block of steps at a time, evaluate it, save and restore it.
 
     Built right after its seed was set and its parts were made: the generators' state at
     construction is where its own random stream starts.
@@ -98,6 +98,7 @@ class Replica:
         self.rng = state["rng"]
 
     def _step(self, step: int, *, diagnostics: bool) -> None:
+        """One optimizer step on the batch of ``step``, recorded into the averages."""
         with mixed_precision(self.device):
             losses = self.components.task_losses(self.model, self.components.train_batch(step))
         # The weighting arithmetic (exp of log-variances, ratios of losses) stays in fp32.

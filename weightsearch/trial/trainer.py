@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import itertools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from weightsearch.weighting import (
 Report = Callable[[dict[str, float], Path | None], None]
 """``report(metrics, checkpoint_dir_or_None)``, called at every report step."""
 Progress = Callable[[int, int], None]
-"""``progress(done_steps, total_steps)``, called after every step."""
+"""``progress(done_steps, total_steps)``, called after every step (every seed's: steps × ``repeats`` in all)."""
 
 
 def train(
@@ -77,23 +77,20 @@ def train(
             replica.load_state_dict(replica_state)
         start_step, train_seconds, metrics = state["step"], state["train_seconds"], state["metrics"]
 
-    for step in range(start_step, config.steps):
-        done = step + 1
-        is_report_step = done % config.eval_every == 0 or done == config.steps
-        started = time.perf_counter()
-        for replica in replicas:
-            replica.train_step(step, diagnostics=config.diagnostics and is_report_step)
-        train_seconds += time.perf_counter() - started
-        if progress is not None:
-            progress(done, config.steps)
-        if not is_report_step:
-            continue
+    # Progress counts every seed's steps: between two reports the seeds train their blocks in turn.
+    seed_steps_done = itertools.count(start_step * config.repeats + 1)
 
-        metrics = {
-            **seed_means([replica.report() for replica in replicas]),
-            RESULT_STEP: float(done),
-            RESULT_TRAIN_SECONDS: train_seconds,
-        }
+    def step_done() -> None:
+        if progress is not None:
+            progress(next(seed_steps_done), config.steps * config.repeats)
+
+    report_steps = _report_steps(start_step, config)
+    for block_start, done in zip([start_step, *report_steps], report_steps):
+        per_seed = []
+        for replica in replicas:
+            train_seconds += replica.train(range(block_start, done), diagnostics=config.diagnostics, after_step=step_done)
+            per_seed.append(replica.report())
+        metrics = {**seed_means(per_seed), RESULT_STEP: float(done), RESULT_TRAIN_SECONDS: train_seconds}
         checkpoint = None
         if checkpoint_dir is not None:
             # The averages were just emptied, so a checkpoint at a report step holds no partial averages.
@@ -110,6 +107,11 @@ def train(
         if report is not None:
             report(dict(metrics), checkpoint)
     return dict(metrics)
+
+
+def _report_steps(start_step: int, config: TrialConfig) -> list[int]:
+    """The steps after ``start_step`` at which the trial evaluates and reports: every ``eval_every``-th and the last."""
+    return [done for done in range(start_step + 1, config.steps + 1) if done % config.eval_every == 0 or done == config.steps]
 
 
 def build_replica(config: TrialConfig, seed: int, device: torch.device) -> Replica:
