@@ -7,7 +7,8 @@ import statistics
 import optuna
 from test_tuner import SPEC, _spec
 
-from weightsearch.contracts import ATTR_SEED_VALUES
+from weightsearch.contracts import ATTR_SEED_VALUES, seed_metric
+from weightsearch.search.bridge import OptunaBridge
 from weightsearch.search.tuner import run_sweep
 
 
@@ -27,3 +28,20 @@ def test_the_study_holds_seed_means_and_each_seeds_final_value(local_ray, tmp_pa
         assert per_seed["val/main/mse"][0] != per_seed["val/main/mse"][1]
     for trial in trials:
         assert sorted(trial.intermediate_values) == [2, 4, 6, 8][: len(trial.intermediate_values)]
+
+
+def test_completing_a_trial_keeps_each_seeds_objective_values_and_a_single_seed_trial_none(tmp_path):
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'optuna.db'}", directions=["minimize", "maximize"])
+    bridge = OptunaBridge(study, ["loss", "accuracy"])
+    bridge.ask("seeds")
+    per_seed = {seed_metric(name, index): value for name, values in (("loss", (1.0, 3.0)), ("accuracy", (0.5, 0.7)))
+                for index, value in enumerate(values)}
+    bridge.complete("seeds", {"loss": 2.0, "accuracy": 0.6, **per_seed})
+    bridge.ask("single")
+    bridge.complete("single", {"loss": 2.0, "accuracy": 0.6})
+
+    several, single = study.trials
+    assert several.values == [2.0, 0.6] and several.user_attrs[ATTR_SEED_VALUES] == {
+        "loss": [1.0, 3.0], "accuracy": [0.5, 0.7]
+    }
+    assert single.state.name == "COMPLETE" and ATTR_SEED_VALUES not in single.user_attrs
