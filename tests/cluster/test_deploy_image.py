@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 
+import tomllib
 import yaml
 from deploy_files import (
     DEPLOY,

@@ -7,9 +7,9 @@ import importlib.util
 import math
 import re
 import shlex
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 from deploy_files import LAUNCHER, README, REPO_ROOT, dockerfile_env, dockerfile_user, find
 from packaging.requirements import Requirement

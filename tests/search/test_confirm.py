@@ -133,3 +133,14 @@ def test_a_sweep_without_a_complete_trial_has_nothing_to_confirm(local_ray, tmp_
     run_sweep(spec, callbacks=[MlflowSweepCallback(spec)])
     assert main(["confirm", "failing", "--storage-path", str(tmp_path / "runs")]) == 2
     assert "has no COMPLETE trial to confirm" in capsys.readouterr().err
+
+
+def test_run_confirms_after_the_search_when_the_spec_asks(local_ray, tmp_path, capsys):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "name": "confirmed", "budget": {"num_samples": 2, "max_concurrent": 2},
+                                    "confirm": {"top": 1, "seeds": 2}, "storage": {"path": str(tmp_path / "runs")}}))
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "confirmation of confirmed: val/main/mse (minimize) on 2 paired seeds" in out
+    assert "main_only (baseline)" in out
+    assert len(_confirm_units(load_spec(tmp_path / "runs" / "confirmed" / "spec.yaml"))) == 2 * 2

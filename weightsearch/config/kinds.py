@@ -78,7 +78,16 @@ class _Kind(BaseModel):
         return [path]
 
 
-class FloatRange(_Kind):
+class _Range(_Kind):
+    """A number between two bounds: put at each end of its range by the checks."""
+
+    bounds: tuple[Any, Any]
+
+    def settings(self, optuna_name: str) -> list[dict[str, Any]]:
+        return [{optuna_name: bound} for bound in self.bounds]
+
+
+class FloatRange(_Range):
     """``{float: [low, high], log: bool, step: s, grid: [...]}``: a float in ``[low, high]``."""
 
     bounds: tuple[float, float] = Field(alias="float")
@@ -102,9 +111,6 @@ class FloatRange(_Kind):
         low, high = self.bounds
         return {path: trial.suggest_float(optuna_name, low, high, log=self.log, step=self.step)}
 
-    def settings(self, optuna_name: str) -> list[dict[str, Any]]:
-        return [{optuna_name: bound} for bound in self.bounds]
-
     def grid(self, where: str) -> list[Any] | None:
         if self.grid_values is not None:
             return list(self.grid_values)
@@ -122,7 +128,7 @@ class FloatRange(_Kind):
         return f"float [{low:g}, {high:g}]{extra}" + (f" grid {self.grid_values}" if self.grid_values else "")
 
 
-class IntRange(_Kind):
+class IntRange(_Range):
     """``{int: [low, high], log: bool, step: s}``: an integer in ``[low, high]``."""
 
     bounds: tuple[int, int] = Field(alias="int")
@@ -140,9 +146,6 @@ class IntRange(_Kind):
     def suggest(self, trial: Suggester, path: str, optuna_name: str) -> dict[str, Any]:
         low, high = self.bounds
         return {path: trial.suggest_int(optuna_name, low, high, log=self.log, step=self.step)}
-
-    def settings(self, optuna_name: str) -> list[dict[str, Any]]:
-        return [{optuna_name: bound} for bound in self.bounds]
 
     def grid(self, where: str) -> list[Any] | None:
         return list(range(self.bounds[0], self.bounds[1] + 1, self.step))
