@@ -161,8 +161,13 @@ def test_cli_flags_become_overrides(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"name": "a/b"}, "spec field 'name': must match ^[A-Za-z0-9_.-]+$ (got 'a/b')"),
-        ({"name": ".."}, "spec field 'name': '..' is not a directory name"),
+        ({"name": "a/b"}, "spec field 'name': 'a/b' cannot name a run directory; use letters, digits"),
+        ({"name": "--help"}, "spec field 'name': '--help' cannot name a run directory"),
+        ({"budget": {"num_samples": True}}, "spec field 'budget.num_samples': input should be a valid integer"),
+        ({"trial": {"steps": 10**30}}, "spec field 'trial.steps': must be <= 1000000000"),
+        ({"objective": {"mode": "max"}}, "spec field 'objective.metric': name the metric to maximise"),
+        ({"budget": {"num_samples": 2, "time_budget_s": float("inf")}}, "spec field 'budget.time_budget_s'"),
+        ({"name": ".."}, "spec field 'name': '..' cannot name a run directory"),
         ({"budget": {"num_samples": 0}}, "spec field 'budget.num_samples': must be >= 1 (got 0)"),
         ({"budget": {"num_samples": 2, "max_concurrent": 0}}, "spec field 'budget.max_concurrent': must be >= 1"),
         ({"budget": {}}, "spec field 'budget.num_samples': is required"),
@@ -193,6 +198,13 @@ def test_space_file_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "bad_space.yaml").write_text("parameters:\n  lr: {float: [0.01, 0.001]}\n")
     with pytest.raises(UserError, match=r"space file '.*bad_space.yaml' field 'parameters.lr.float': low"):
         load_spec(_write(tmp_path, _spec(space="bad_space.yaml")))
+
+
+def test_a_spec_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: café\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"not UTF-8 text \(byte 9\); save it as UTF-8"):
+        load_spec(path)
 
 
 def test_a_space_is_not_a_spec() -> None:
@@ -303,6 +315,7 @@ def test_reported_metrics_of_the_reference() -> None:
         ),
         ({"space": {"parameters": {"normalization": {"choice": ["none", "zscore"]}}}}, "space field 'parameters.normalization': unknown normalization 'zscore'"),
         ({"trial": {**TINY_TRIAL, "options": {"size": "huge"}}, "space": {"parameters": {"lr": 0.001}}}, "spec field 'trial': cannot build the model: options.size must be one of"),
+        ({"trial": {**TINY_TRIAL, "model": "os:system"}}, "spec field 'trial.model': model factory 'os:system' failed on the CPU (TypeError"),
     ],
 )
 def test_checks_against_the_model(changes: dict, expected: str, tmp_path: Path) -> None:

@@ -92,6 +92,9 @@ ATTR_PARAMS = "params"  # the sampled values by TrialConfig path (simplex weight
 ATTR_FAIL_REASON = "fail_reason"  # why a FAIL trial failed (one line)
 ATTR_STOP_REASON = "stop_reason"  # why a trial was stopped from outside its pruner (time budget)
 ATTR_RESUMED_FROM = "resumed_from"  # the checkpoint a resumed trial continued from
+ATTR_RETRIES = "retries"  # how often Ray retried the trial from its checkpoint after an error (budget.max_retries)
+# Optuna study user attribute: seconds the sweep's Tune loop has run, over the first run and every resume.
+STUDY_ATTR_TIME_SPENT = "time_spent_s"
 # Optuna study user attribute prefix: one confirmation run's result, ``confirm:<scale>:<configuration>:<seed>``.
 STUDY_ATTR_CONFIRM = "confirm:"
 ATTR_SEED_VALUES = "seed_values"  # a multi-seed trial's final objective values per seed: {metric: [v0, v1, …]}

@@ -96,6 +96,8 @@ def test_best_puts_the_confirmed_trials_first_with_their_interval(sweep, capsys)
     assert main(["best", sweep.name, "--storage-path", sweep.storage.path]) == 0
     table = capsys.readouterr().out
     assert "confirmed" in table and "single run" in table and "Confirmed rows come first" in table
+    assert main(["best", sweep.name, "--storage-path", sweep.storage.path, "--top", "60000"]) == 2
+    assert "--top: must be between 1 and 10,000 (got 60000)" in capsys.readouterr().err
 
 
 def test_confirming_at_another_scale_trains_new_runs_and_says_so(sweep, capsys):

@@ -19,6 +19,8 @@ from weightsearch.redact import without_password
 if TYPE_CHECKING:
     from weightsearch.tracking.query import RankedTrial, RecordedSweep
 
+MAX_TOP = 10_000  # MLflow answers at most 50,000 runs a page; a table this long is already unreadable
+
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     best = commands.add_parser("best", help="the best configurations of a sweep, read from MLflow")
@@ -41,6 +43,8 @@ def best_command(args: argparse.Namespace) -> int:
     """Print the best COMPLETE trials of sweep ``args.name``: a table, JSON, or (rank 1) a trial config YAML."""
     from weightsearch.tracking.query import best_trials, open_sweep, read_confirmation
 
+    if not 1 <= args.top <= MAX_TOP:
+        raise UserError(f"--top: must be between 1 and {MAX_TOP:,} (got {args.top})")
     # MLflow draws a progress bar for every artifact it reads (the confirmation report): noise here.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     sweep = open_sweep(args.name, tracking_uri=args.tracking_uri, storage_path=args.storage_path)

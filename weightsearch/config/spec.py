@@ -39,6 +39,7 @@ SamplerName = Literal["tpe", "random", "cmaes", "gp", "nsga2", "grid"]
 PrunerName = Literal[
     "median", "percentile", "successive_halving", "hyperband", "patient", "wilcoxon", "threshold", "none"
 ]
+_SWEEP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _BASELINE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 # SQLAlchemy's URL form, ``dialect[+driver]://…`` (checked by its own parser when the study opens).
 _DATABASE_URL = re.compile(r"^[A-Za-z][\w]*(\+[\w]+)?://")
@@ -51,6 +52,15 @@ class Objective(BaseModel):
 
     metric: str = DEFAULT_OBJECTIVE
     mode: Literal["min", "max"] = "min"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_named_when_maximising(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mode") == "max" and "metric" not in data:
+            raise FieldError(
+                ("metric",), f"name the metric to maximise; the default {DEFAULT_OBJECTIVE} is an error to minimise"
+            )
+        return data
 
     @property
     def direction(self) -> Literal["minimize", "maximize"]:
@@ -82,10 +92,10 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    num_samples: int = Field(ge=1)
-    max_concurrent: int = Field(2, ge=1)
-    time_budget_s: float | None = Field(None, gt=0)
-    max_retries: int = Field(1, ge=0)
+    num_samples: int = Field(ge=1, le=1_000_000, strict=True)
+    max_concurrent: int = Field(2, ge=1, le=10_000, strict=True)
+    time_budget_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    max_retries: int = Field(1, ge=0, le=100, strict=True)
 
 
 class Resources(BaseModel):
@@ -93,8 +103,8 @@ class Resources(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
+    cpu: float = Field(1.0, gt=0, le=1024, allow_inf_nan=False)
+    gpu: float = Field(0.0, ge=0, le=1024, allow_inf_nan=False)
 
     @field_validator("gpu")
     @classmethod
@@ -154,7 +164,7 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(max_length=200)
     objective: list[Objective] = Field(default_factory=lambda: [Objective()], min_length=1)
     trial: TrialConfig = Field(default_factory=TrialConfig)
     space: SearchSpace
@@ -178,9 +188,13 @@ class SweepSpec(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _not_a_dot_path(cls, name: str) -> str:
-        if set(name) == {"."}:
-            raise ValueError(f"{name!r} is not a directory name; use letters, digits, '_', '-' or '.'")
+    def _directory_name(cls, name: str) -> str:
+        # Not starting with '-' (it would read as a flag in `weightsearch resume NAME`) or '.' (hidden, '..').
+        if not _SWEEP_NAME.match(name):
+            raise ValueError(
+                f"{name!r} cannot name a run directory; use letters, digits, '_', '-' and '.', "
+                "starting with a letter, a digit or '_'"
+            )
         return name
 
     @field_validator("baselines")

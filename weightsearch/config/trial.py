@@ -35,13 +35,15 @@ class TrialConfig(BaseModel):
     )
     normalization: str = Field("none", description="Loss normalizer: none, initial, ema or log.")
     normalization_params: dict[str, Any] = Field(default_factory=dict)
-    lr: float = Field(3e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    grad_clip: float | None = Field(1.0, gt=0, description="Max global gradient norm; null disables clipping.")
-    steps: int = Field(800, ge=1)
-    eval_every: int = Field(200, ge=1)
-    batch_size: int = Field(32, ge=1)
-    seed: int = 0
+    lr: float = Field(3e-3, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.01, ge=0, allow_inf_nan=False)
+    grad_clip: float | None = Field(
+        1.0, gt=0, allow_inf_nan=False, description="Max global gradient norm; null disables clipping."
+    )
+    steps: int = Field(800, ge=1, le=1_000_000_000, strict=True)
+    eval_every: int = Field(200, ge=1, strict=True)
+    batch_size: int = Field(32, ge=1, le=1_000_000, strict=True)
+    seed: int = Field(0, ge=0, lt=2**32, strict=True, description="Seeds torch and the data (NumPy takes < 2³²).")
     repeats: int = Field(
         1,
         ge=1,

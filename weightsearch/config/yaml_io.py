@@ -16,6 +16,8 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except OSError as error:
         raise UserError(f"{what} '{path}': cannot read it ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"{what} '{path}': not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""

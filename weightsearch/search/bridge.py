@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 from ray.tune import Callback
 from sqlalchemy.exc import OperationalError
 
-from weightsearch.contracts import ATTR_FAIL_REASON, ATTR_SEED_VALUES, ATTR_STOP_REASON, seed_values
+from weightsearch.contracts import ATTR_FAIL_REASON, ATTR_RETRIES, ATTR_SEED_VALUES, ATTR_STOP_REASON, seed_values
 from weightsearch.search.outcomes import TrialOutcomes
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class OptunaBridge:
         self._asked: dict[str, optuna.trial.Trial] = {}
         self._numbers: dict[str, int] = {}
         self._failure_reasons: dict[str, str] = {}
+        self._retries: dict[str, int] = {}
         self._kept = _KeptWrites()
 
     @property
@@ -178,6 +179,19 @@ class OptunaBridge:
             return
         self._store(f"the stop reason of trial {trial.number}", lambda: trial.set_user_attr(ATTR_STOP_REASON, reason))
         self._finish(ray_trial_id, TrialState.PRUNED, reason=reason)
+
+    def note_retry(self, ray_trial_id: str) -> None:
+        """Count one more retry of the trial (Ray restarts it from its checkpoint) in its user attribute ``retries``."""
+        trial = self._running(ray_trial_id)
+        if trial is None:
+            return
+        if ray_trial_id not in self._retries:  # earlier runs of the sweep counted theirs
+            try:
+                self._retries[ray_trial_id] = with_storage_retries(lambda: trial.user_attrs.get(ATTR_RETRIES, 0))
+            except STORAGE_ERRORS:
+                self._retries[ray_trial_id] = 0
+        retries = self._retries[ray_trial_id] = self._retries[ray_trial_id] + 1
+        self._store(f"the retries of trial {trial.number}", lambda: trial.set_user_attr(ATTR_RETRIES, retries))
 
     def retry_kept_writes(self) -> bool:
         """Try the writes kept while the storage failed, if their backoff is due (no sleep); True when none is left.
@@ -327,6 +341,19 @@ class StorageRetry(Callback):
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         self.bridge.flush()
+
+
+class TrialRetries(Callback):
+    """Counts Ray's retries of each trial in the study (Ray tells only the callbacks, ``on_trial_recover``).
+
+    Listed before the MLflow recorder, which copies the count into its run.
+    """
+
+    def __init__(self, bridge: OptunaBridge) -> None:
+        self.bridge = bridge
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.bridge.note_retry(trial.trial_id)
 
 
 # Samplers that end the study (``study.stop()``) once their grid is used up, documented as doing so.

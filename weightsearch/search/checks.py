@@ -67,6 +67,12 @@ def _build_on_cpu(trial: TrialConfig) -> TrialComponents:
         )
     except UserError as error:
         raise UserError(f"spec field 'trial': cannot build the model: {error}") from None
+    except Exception as error:  # noqa: BLE001 - whatever a user's factory raises is the user's to fix
+        message = " ".join(f"{type(error).__name__}: {error}".split())
+        raise UserError(
+            f"spec field 'trial.model': model factory {trial.model!r} failed on the CPU ({message}); fix the factory "
+            "or the trial's options"
+        ) from None
 
 
 def _metric_names(components: TrialComponents, diagnostics: bool) -> set[str]:

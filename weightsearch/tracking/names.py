@@ -49,6 +49,7 @@ FAIL_REASON = "weightsearch.fail_reason"  # why a FAIL trial failed (one line)
 STOP_REASON = "weightsearch.stop_reason"  # why a PRUNED trial was stopped from outside the pruner (time budget)
 TRIAL_CONFIG = "weightsearch.trial_config"  # JSON of the resolved TrialConfig (what `best --format yaml` emits)
 SEARCHED = "weightsearch.searched"  # JSON list of the param names the search space sampled
+RETRIES = "weightsearch.retries"  # how often Ray retried the trial from its checkpoint (Optuna: ATTR_RETRIES)
 
 # confirmation: child runs tagged with their stage and unit, the report on the parent run
 STAGE = "weightsearch.stage"
@@ -58,6 +59,9 @@ CONFIRMED_BEST = "weightsearch.confirmed_best"  # on the parent: the configurati
 CONFIRMATION_ARTIFACT = "confirmation/confirmation.json"
 
 TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
+# A trial's Optuna state as the MLflow status of its child run (MLflow's RunStatus names).
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "RUNNING": "RUNNING"}
+MAX_REASON_LENGTH = 2000
 
 # MLflow accepts only these characters in metric, param and tag names (mlflow/utils/validation.py);
 # one bad name makes a whole log_batch fail, so names are repaired before sending.
@@ -67,6 +71,11 @@ _INVALID_NAME_CHARACTERS = re.compile(r"[^/\w.\- :]")
 def safe_name(name: str) -> str:
     """``name`` with every character MLflow rejects replaced by ``_``."""
     return _INVALID_NAME_CHARACTERS.sub("_", name)
+
+
+def reason_value(reason: str) -> str:
+    """A fail or stop reason as the value of its tag: redacted, within the length a tag shows in full."""
+    return without_password(reason)[:MAX_REASON_LENGTH]
 
 
 def quote(value: str) -> str:

@@ -9,7 +9,9 @@ by its tags (``weightsearch.kind=sweep``, ``weightsearch.sweep=<name>``) and eac
 that reuses an old name starts a new parent.)
 
 The callback runs on the driver and only queues operations; :class:`~weightsearch.tracking.writer.MlflowWriter`
-sends them from a thread and keeps them in a local spool while MLflow is unreachable.
+sends them from a thread and keeps them in a local spool while MLflow is unreachable. When a resumed
+sweep starts (once the spool of the driver before is sent) and when every sweep ends, the runs are
+reconciled with the study (:mod:`~weightsearch.tracking.reconcile`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ import threading
 import time
 import uuid
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import optuna
 import ray
 import yaml
+from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from ray.tune import Callback
 from ray.tune.experiment import Trial
@@ -34,6 +36,7 @@ from ray.tune.result import AUTO_RESULT_KEYS, DONE, TRAINING_ITERATION
 from weightsearch.config import SweepSpec, spec_to_yaml
 from weightsearch.contracts import (
     ATTR_FAIL_REASON,
+    ATTR_RETRIES,
     ATTR_STOP_REASON,
     CONFIG_PARAMS,
     CONFIG_TRIAL,
@@ -42,9 +45,8 @@ from weightsearch.contracts import (
 )
 from weightsearch.redact import without_password
 from weightsearch.tracking import names
-from weightsearch.tracking.connection import is_remote
+from weightsearch.tracking.reconcile import Reconciliation, reconcile, sweep_writer, tracking_dir
 from weightsearch.tracking.report import render_sweep_plots, warm_up
-from weightsearch.tracking.spool import Spool
 from weightsearch.tracking.writer import MlflowWriter, summarize
 
 logger = logging.getLogger(__name__)
@@ -55,13 +57,8 @@ _VERSIONED_PACKAGES = ("weightsearch", "ray", "optuna", "mlflow", "torch")
 # How long the end of a sweep waits for MLflow (to come back, or to take a backlog) before leaving
 # the rest in the spool for the next run of the sweep.
 _END_FLUSH_TIMEOUT_S = 30.0
-_MAX_REASON_LENGTH = 2000
 _FINAL_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-def tracking_dir(run_dir: Path) -> Path:
-    """Where the recorder keeps its spool, the logged spec and the plots: ``<run dir>/tracking``."""
-    return run_dir / "tracking"
+__all__ = ["MlflowSweepCallback", "tracking_dir"]
 
 
 class MlflowSweepCallback(Callback):
@@ -87,6 +84,11 @@ class MlflowSweepCallback(Callback):
         self.study: optuna.Study | None = None
         self._started: set[int] = set()
         self._ended: set[int] = set()
+        self._seen: set[int] = set()  # every trial this driver started: their histories are reconciled at the end
+        # The reconciliations of this sweep's stores so far (at a resume's start, at the end); the CLI
+        # reconciles itself when the end's is missing (a second Ctrl-C).
+        self.reconciliations: list[Reconciliation] = []
+        self.reconciled_at_end = False
 
     # --- Ray Tune hooks ------------------------------------------------------------------------
 
@@ -96,15 +98,7 @@ class MlflowSweepCallback(Callback):
         if sweep_id is None:
             sweep_id = uuid.uuid4().hex
             self.study.set_user_attr(names.SWEEP_ID, sweep_id)
-        self.writer = MlflowWriter(
-            self.tracking_uri,
-            experiment_name=self.spec.experiment,
-            sweep_name=self.spec.name,
-            sweep_id=sweep_id,
-            # A remote server decides where artifacts go; a local store keeps them in the run directory.
-            artifact_location=None if is_remote(self.tracking_uri) else self.spec.paths.artifact_dir.resolve().as_uri(),
-            spool=Spool(self.files_dir / "spool.jsonl"),
-        )
+        self.writer = sweep_writer(self.spec, sweep_id)
         self.writer.start()
         # The driver mostly waits on Ray while trials train: a good time for the figures' start-up costs.
         threading.Thread(target=warm_up, name="weightsearch-plots-warm-up", daemon=True).start()
@@ -120,12 +114,16 @@ class MlflowSweepCallback(Callback):
                 "artifacts": [[str(spec_file), None]],
             }
         )
+        if self.study.get_trials(deepcopy=False):
+            # A resume: what the driver before left undone (in the spool, or never sent) is put right first.
+            self._reconcile(deep=())
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         number = _trial_number(trial)
         if number in self._started:
             return
         self._started.add(number)
+        self._seen.add(number)
         self._ended.discard(number)
         sampled = trial.config.get(CONFIG_PARAMS, {})
         resolved = trial.config[CONFIG_TRIAL]
@@ -164,7 +162,19 @@ class MlflowSweepCallback(Callback):
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._end_trial(trial, errored=True)
 
+    def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        # Ray retries the trial from its checkpoint; the search side counted it in the study just before.
+        number = _trial_number(trial)
+        told = next((t for t in self.study.get_trials(deepcopy=False) if t.number == number), None)
+        retries = told.user_attrs.get(ATTR_RETRIES) if told is not None else None
+        if retries:
+            self.writer.submit({"op": "trial_tags", "time": _now_ms(), "number": number,
+                                "tags": {names.RETRIES: str(retries)}})
+
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        # Every way a sweep ends passes here (Ray's stop-all path of the time budget too, which calls no
+        # on_trial_complete): the runs of trials cut short or never ended are put right from the study.
+        self.reconciled_at_end = self._reconcile(deep=self._seen)
         self.writer.submit({"op": "sweep_end", "time": _now_ms(), **self._sweep_results()})
         if self.writer.flush(_END_FLUSH_TIMEOUT_S) and self.writer.parent_run_id is not None:
             try:
@@ -208,9 +218,27 @@ class MlflowSweepCallback(Callback):
                 "time": _now_ms(),
                 "number": number,
                 "state": state,
-                "reason": without_password(reason)[:_MAX_REASON_LENGTH] if reason and state != "COMPLETE" else None,
+                "reason": names.reason_value(reason) if reason and state != "COMPLETE" else None,
             }
         )
+
+    def _reconcile(self, *, deep: set[int] | tuple[()]) -> bool:
+        """Once MLflow took every operation so far, make the sweep's runs agree with the study; True when done."""
+        located = self.writer.sweep_run() if self.writer.flush(_END_FLUSH_TIMEOUT_S) else None
+        if located is None:
+            logger.warning("MLflow at %s did not take the sweep's operations in time: its runs are reconciled with "
+                           "the study when the sweep runs again", without_password(self.tracking_uri))
+            return False
+        experiment_id, parent_run_id = located
+        try:
+            self.reconciliations.append(reconcile(
+                self.study, MlflowClient(self.tracking_uri), experiment_id=experiment_id,
+                parent_run_id=parent_run_id, metrics=self.spec.metrics, deep=deep,
+            ))
+        except Exception as error:  # noqa: BLE001 - MLflow went away meanwhile: the next run of the sweep does it
+            logger.warning("could not reconcile MLflow with the study: %s", error)
+            return False
+        return True
 
     def _sweep_tags(self) -> dict[str, str]:
         tags = {

@@ -7,8 +7,13 @@ every ``retry_interval_s`` seconds and sends them once the server is back.
 
 Operations are plain JSON dicts, ``{"op": ..., "time": <ms>, ...}``:
 ``sweep_start`` (params, tags, artifacts of the parent run), ``trial_start`` (number, params, tags),
-``metrics`` (number, step, metrics), ``trial_end`` (number, state, reason), ``sweep_end`` (metrics,
-tags, best_number) and ``artifacts`` (files of the parent run).
+``metrics`` (number, step, metrics), ``trial_tags`` (number, tags), ``trial_end`` (number, state, reason),
+``sweep_end`` (metrics, tags, best_number) and ``artifacts`` (files of the parent run).
+
+A run gets one point per metric and step: a trial continued from an older checkpoint (a resume, a
+retry by Ray) reports the steps since that checkpoint again, and a spool replayed after a crash may
+hold operations MLflow already took; a ``metrics`` operation at a step the run has is skipped (the
+first value stays, as in the Optuna study).
 """
 
 from __future__ import annotations
@@ -32,11 +37,6 @@ from weightsearch.tracking.spool import Operation, Spool
 logger = logging.getLogger(__name__)
 
 _STOP = object()
-_RUN_STATUS = {
-    "COMPLETE": RunStatus.to_string(RunStatus.FINISHED),
-    "PRUNED": RunStatus.to_string(RunStatus.KILLED),
-    "FAIL": RunStatus.to_string(RunStatus.FAILED),
-}
 _RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 
 
@@ -71,6 +71,8 @@ class MlflowWriter:
         self._experiment_id: str | None = None
         self._parent_run_id: str | None = None
         self._trial_runs: dict[int, str] = {}
+        # Per trial run: the steps it has metrics at (read from MLflow for a run an earlier driver made).
+        self._logged_steps: dict[str, set[int]] = {}
         self._thread = threading.Thread(target=self._run, name="weightsearch-mlflow", daemon=True)
 
     # --- driver side -------------------------------------------------------------------------
@@ -108,6 +110,14 @@ class MlflowWriter:
     @property
     def parent_run_id(self) -> str | None:
         return self._parent_run_id
+
+    def sweep_run(self) -> tuple[str, str] | None:
+        """(experiment id, parent run id) of the sweep, found in MLflow by its sweep id; None without a parent run.
+
+        Call it when the writer thread is idle (after :meth:`flush` or :meth:`close`).
+        """
+        parent = self._find_parent()
+        return None if parent is None else (self._experiment(), parent)
 
     # --- writer thread -----------------------------------------------------------------------
 
@@ -178,8 +188,9 @@ class MlflowWriter:
         elif kind == "trial_start":
             self._start_trial(operation)
         elif kind == "metrics":
-            self._log(self._trial_run(operation["number"]), metrics=operation["metrics"],
-                      step=operation["step"], time_ms=operation["time"])
+            self._log_step(self._trial_run(operation["number"]), operation)
+        elif kind == "trial_tags":
+            self._log(self._trial_run(operation["number"]), tags=operation["tags"])
         elif kind == "trial_end":
             self._end_trial(operation)
         elif kind == "sweep_end":
@@ -215,6 +226,7 @@ class MlflowWriter:
                 self._experiment(), start_time=operation["time"], tags=tags, run_name=f"trial-{number}"
             )
             self._trial_runs[number] = run.info.run_id
+            self._logged_steps[run.info.run_id] = set()
             self._log(run.info.run_id, params=operation["params"])
         else:
             # a resumed trial continues in the run it had, not in a duplicate
@@ -227,7 +239,7 @@ class MlflowWriter:
         if operation.get("reason"):
             tags[names.FAIL_REASON if operation["state"] == "FAIL" else names.STOP_REASON] = operation["reason"]
         self._log(run_id, tags=tags)
-        self._client.set_terminated(run_id, status=_RUN_STATUS[operation["state"]], end_time=operation["time"])
+        self._client.set_terminated(run_id, status=names.RUN_STATUS[operation["state"]], end_time=operation["time"])
 
     def _end_sweep(self, operation: Operation) -> None:
         parent = self._parent()
@@ -246,7 +258,22 @@ class MlflowWriter:
                 except ValueError:
                     pass  # a categorical value (a strategy name) is a tag only
         self._log(parent, metrics=metrics, tags=tags, step=0, time_ms=operation["time"])
-        self._client.set_terminated(parent, status=_RUN_STATUS["COMPLETE"], end_time=operation["time"])
+        self._client.set_terminated(parent, status=names.RUN_STATUS["COMPLETE"], end_time=operation["time"])
+
+    def _log_step(self, run_id: str, operation: Operation) -> None:
+        """Log a ``metrics`` operation unless the run has metrics at its step already (see the module docstring)."""
+        if not operation["metrics"]:
+            return
+        steps = self._logged_steps.get(run_id)
+        if steps is None:
+            # A run an earlier driver made: its steps are those of any metric every report carries.
+            key = min(operation["metrics"])
+            steps = self._logged_steps[run_id] = {m.step for m in self._client.get_metric_history(run_id, key)}
+        step = operation["step"]
+        if step in steps:
+            return
+        self._log(run_id, metrics=operation["metrics"], step=step, time_ms=operation["time"])
+        steps.add(step)
 
     def _log(
         self,
