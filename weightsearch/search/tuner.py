@@ -24,9 +24,10 @@ from sqlalchemy.engine import make_url
 from weightsearch.config import SweepSpec, spec_to_yaml
 from weightsearch.contracts import CONFIG_RESUME_FROM
 from weightsearch.errors import UserError
-from weightsearch.search.bridge import OptunaBridge, StorageRetry
+from weightsearch.search.bridge import OptunaBridge, StorageRetry, TrialRetries
 from weightsearch.search.budget import TimeBudget
 from weightsearch.search.checks import check_spec
+from weightsearch.search.lease import driver_lease
 from weightsearch.search.optuna_factory import make_pruner, make_sampler
 from weightsearch.search.progress import SweepProgress
 from weightsearch.search.pruning import OptunaPruningScheduler
@@ -85,7 +86,8 @@ def run_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) -> Sw
     """Run ``spec``: one Ray Tune trial per Optuna trial; ``callbacks`` (e.g. MLflow tracking) run after ours.
 
     Uses the Ray connection of the calling process when there is one (tests, notebooks); otherwise
-    joins ``spec.ray.address`` or starts a local Ray on 127.0.0.1 (shut down at the end).
+    joins ``spec.ray.address`` or starts a local Ray on 127.0.0.1 (shut down at the end). The sweep's
+    driver lease (:mod:`~weightsearch.search.lease`) is held from the study's creation to the end.
     """
     paths = spec.paths
     if paths.dir.exists():
@@ -97,20 +99,28 @@ def run_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) -> Sw
     _check_study_storage(spec.optuna_url, spec.name, paths.dir)
     sampler, pruner = make_sampler(spec), make_pruner(spec)
     with sweep_cluster(spec):
-        paths.dir.mkdir(parents=True)
+        try:
+            paths.dir.mkdir(parents=True)
+        except FileExistsError:  # another `run` of this name got there first
+            raise UserError(f"sweep {spec.name!r} already exists at {paths.dir}; start a new one with --name") from None
         paths.spec_file.write_text(spec_to_yaml(spec))
-        study = optuna.create_study(
-            storage=study_storage(spec.optuna_url),
-            study_name=spec.name,
-            directions=spec.directions,
-            sampler=sampler,
-            pruner=pruner,
-            load_if_exists=False,
-        )
-        bridge = OptunaBridge(study, spec.metrics)
-        started = time.monotonic()
-        build_tuner(spec, bridge, with_resources(spec.resources.cpu, spec.resources.gpu), callbacks).fit()
-        elapsed = time.monotonic() - started
+        try:
+            study = optuna.create_study(
+                storage=study_storage(spec.optuna_url),
+                study_name=spec.name,
+                directions=spec.directions,
+                sampler=sampler,
+                pruner=pruner,
+                load_if_exists=False,
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            raise UserError(f"spec field 'name': the study storage already holds a study {spec.name!r}; "
+                            "start a new one with --name") from None
+        with driver_lease(spec.optuna_url, spec.name):
+            bridge = OptunaBridge(study, spec.metrics)
+            started = time.monotonic()
+            build_tuner(spec, bridge, with_resources(spec.resources.cpu, spec.resources.gpu), callbacks).fit()
+            elapsed = time.monotonic() - started
     return sweep_result(spec, study, elapsed)
 
 
@@ -142,7 +152,8 @@ def build_tuner(
 
     A resume runs ``num_samples`` trials (default: the spec's), the unfinished ones in ``resumed`` first.
     """
-    budget = TimeBudget(bridge, spec.budget.time_budget_s) if spec.budget.time_budget_s else None
+    # Counts the sweep's time in the study whether or not it has a budget (a resume goes on from it).
+    budget = TimeBudget(bridge, spec.budget.time_budget_s)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -161,8 +172,8 @@ def build_tuner(
             storage_path=str(spec.paths.ray_dir),
             stop=budget,
             # The budget closes cut-short trials in the study, then the study gets the writes kept
-            # while its storage failed, before any other callback looks.
-            callbacks=[*([budget] if budget else []), StorageRetry(bridge), SweepProgress(bridge), *callbacks],
+            # while its storage failed and each retry's count, before any other callback looks.
+            callbacks=[budget, StorageRetry(bridge), TrialRetries(bridge), SweepProgress(bridge), *callbacks],
             verbose=0,
             # A failed trial is restarted from its last checkpoint; the searcher and scheduler hear
             # of the failure only once the retries are spent (TuneController._process_trial_failure).
