@@ -359,3 +359,11 @@ def test_cli_validate_errors_are_one_stderr_line(args: list[str], expected: str,
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_another_sampler_or_pruner_by_name_starts_from_its_own_options() -> None:
+    spec = load_spec(QUICKSTART, ["sampler.name=random", "pruner.name=none"])
+    assert spec.sampler.options == {} and spec.pruner.options == {}
+    make_sampler(spec), make_pruner(spec)
+    later = load_spec(QUICKSTART, ["pruner.name=percentile", "pruner.options.percentile=25.0"])
+    assert later.pruner.options == {"percentile": 25.0}

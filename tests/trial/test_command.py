@@ -86,3 +86,10 @@ def test_reference_example_trains_through_the_cli():
     for name in ("val/action/mse", "val/align/recall_at_1", "train/weight/recon_token", "train/loss/total"):
         assert name in metrics
 
+
+
+def test_fewer_steps_than_the_evaluation_interval_still_train_and_report(tmp_path):
+    # examples/plugin_trial.yaml evaluates every 100 steps; 20 steps evaluate at the end.
+    result = run_train("examples/plugin_trial.yaml", "--steps", "20", "--device", "cpu", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["step"] == 20.0

@@ -179,7 +179,10 @@ def _print_table(sweep: RecordedSweep, trials: Sequence[RankedTrial], confirmati
     table.add_column("params", min_width=30, overflow="fold")
     table.add_column("run id", no_wrap=True)  # to copy whole
     for rank, trial in enumerate(trials, start=1):
-        params = "\n".join(f"{name.removeprefix('strategy_params.')}={_value(trial.params.get(name))}" for name in shown)
+        # Only the parameters this trial has: another strategy's arguments would show as None.
+        params = "\n".join(
+            f"{name.removeprefix('strategy_params.')}={_value(trial.params[name])}" for name in shown if name in trial.params
+        )
         table.add_row(
             str(rank),
             str(trial.trial_number),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from weightsearch.config import SweepSpec
     from weightsearch.search.summary import StudySummary
     from weightsearch.search.tuner import SweepResult
+    from weightsearch.tracking.recorder import MlflowSweepCallback
 
 INTERRUPTED_EXIT_CODE = 130
 _RESUME_FLAGS = ("--storage-path", "--tracking-uri", "--ray-address", "--num-samples")
@@ -131,7 +132,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec, overrides_from_args(args))
     check_tracking_uri(spec.tracking_uri)
-    return _drive(spec, lambda: run_sweep(spec, callbacks=[MlflowSweepCallback(spec)]))
+    recorder = MlflowSweepCallback(spec)
+    return _drive(spec, lambda: run_sweep(spec, callbacks=[recorder]), recorder)
 
 
 def resume_command(args: argparse.Namespace) -> int:
@@ -148,15 +150,24 @@ def resume_command(args: argparse.Namespace) -> int:
         )
     spec = load_spec(paths.spec_file, overrides_from_args(args))
     check_tracking_uri(spec.tracking_uri)
-    return _drive(spec, lambda: resume_sweep(spec, callbacks=[MlflowSweepCallback(spec)]))
+    recorder = MlflowSweepCallback(spec)
+    return _drive(spec, lambda: resume_sweep(spec, callbacks=[recorder]), recorder)
 
 
-def _drive(spec: SweepSpec, sweep: Callable[[], SweepResult]) -> int:
+def _drive(spec: SweepSpec, sweep: Callable[[], SweepResult], recorder: MlflowSweepCallback) -> int:
     """Run ``sweep`` with SIGTERM acting as Ctrl-C, then the spec's confirmation when the search is complete;
-    print the outcome, or how to resume after a hard stop."""
+    print the outcome, or how to resume after a hard stop.
+
+    ``recorder`` reconciles MLflow with the study when Ray runs; a resume that ran nothing (every trial
+    finished, or the time budget spent) is reconciled here.
+    """
     try:
         with _sigterm_as_interrupt():
             result = sweep()
+            if recorder.writer is None:
+                from weightsearch.tracking.reconcile import reconcile_sweep
+
+                reconcile_sweep(spec)
             complete = _print_result(spec, result)
             if spec.confirm is not None and complete:
                 from weightsearch.cli.confirm import confirm_sweep, report_lines

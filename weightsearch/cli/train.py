@@ -39,14 +39,14 @@ def train_command(args: argparse.Namespace) -> int:
     ``DIR/metrics.json``. A plug-in ``model: "package.module:function"`` is imported from the current
     directory as well as from installed packages, as ``python -m`` would.
     """
-    overrides = {field: value for field, value in (("steps", args.steps), ("device", args.device)) if value is not None}
     from weightsearch.config import load_trial_config
 
+    overrides = {field: value for field, value in (("steps", args.steps), ("device", args.device)) if value is not None}
+    if args.steps is not None:
+        # A shorter run still reports: evaluate at least at its last step.
+        overrides["eval_every"] = min(args.steps, load_trial_config(args.config).eval_every)
     config = load_trial_config(args.config, overrides)
-    from weightsearch.trial import (  # torch: only this command needs it
-        put_working_directory_on_path,
-        train,
-    )
+    from weightsearch.trial import put_working_directory_on_path, train  # torch: only this command needs it
 
     put_working_directory_on_path()
     out = Path(args.out) if args.out else None

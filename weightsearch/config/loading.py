@@ -136,6 +136,12 @@ def _apply_override(data: dict[str, Any], override: str, spec_dir: Path) -> None
         ) from None
     keys = key.split(".")
     _check_override_path(keys, override)
+    if len(keys) == 2 and keys[0] in ("sampler", "pruner") and keys[1] == "name":
+        section = data.get(keys[0])
+        if isinstance(section, dict) and section.get("name") != value:
+            # Another sampler or pruner takes other options: it starts from its own defaults (a later
+            # --set sampler.options.X=... still applies).
+            section.pop("options", None)
     node = data
     for index, part in enumerate(keys[:-1]):
         child = node.get(part)

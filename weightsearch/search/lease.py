@@ -167,8 +167,8 @@ class DriverLease:
             if older < generation:
                 try:
                     optuna.delete_study(study_name=self._name(older), storage=self.storage)
-                except Exception:  # noqa: BLE001 - only tidying; a concurrent taker may have deleted it
-                    pass
+                except Exception as error:  # noqa: BLE001 - only tidying; a concurrent taker may have deleted it
+                    logger.debug("sweep %s: lease %d already gone (%s)", self.sweep, older, error)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):

@@ -16,7 +16,13 @@ folder, same searcher, scheduler and callbacks as `run`):
 - then new trials are asked until the study holds ``budget.num_samples`` finished trials (a larger
   ``--num-samples`` extends a finished sweep; the sampler sees all earlier trials);
 - the MLflow recorder finds the sweep's parent run and each trial's child run by their tags, so the
-  resumed trials continue their runs.
+  resumed trials continue their runs; it first reconciles them with the study (a run left RUNNING by a
+  driver killed after the study heard the trial's end is closed as the study says).
+
+A resume holds the sweep's driver lease (:mod:`~weightsearch.search.lease`) from the moment it opens
+the study, before it writes anything: a second driver on the sweep stops at once. The time budget
+goes on from the time the runs before spent (:mod:`~weightsearch.search.budget`); once it is spent, a
+resume closes the trials left RUNNING as PRUNED and runs nothing.
 
 The sampler's seed is shifted by the number of trials so far: the same seed would replay the random
 start-up draws of the first run.
@@ -36,6 +42,8 @@ from weightsearch.config import SweepSpec, spec_to_yaml
 from weightsearch.contracts import RESULT_STEP
 from weightsearch.errors import UserError
 from weightsearch.search.bridge import OptunaBridge
+from weightsearch.search.budget import close_when_spent
+from weightsearch.search.lease import driver_lease
 from weightsearch.search.optuna_factory import make_pruner, make_sampler
 from weightsearch.search.trainable import with_resources
 from weightsearch.search.tuner import (
@@ -63,6 +71,15 @@ def resume_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) ->
             f"sweep {spec.name!r}: its study is not in {spec.optuna_url}; the sweep stopped before creating it, "
             f"remove {paths.dir} and start it again with `weightsearch run`"
         ) from None
+    with driver_lease(spec.optuna_url, spec.name):
+        started = time.monotonic()
+        _continue(spec, study, callbacks)
+    return sweep_result(spec, study, time.monotonic() - started)
+
+
+def _continue(spec: SweepSpec, study: optuna.Study, callbacks: Sequence[tune.Callback]) -> None:
+    """The body of a resume, run while holding the sweep's lease."""
+    paths = spec.paths
     trials = study.get_trials(deepcopy=False)
     study.sampler = make_sampler(_reseeded(spec, len(trials)))
     finished = sum(trial.state.is_finished() for trial in trials)
@@ -70,19 +87,18 @@ def resume_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) ->
     to_run = max(spec.budget.num_samples - finished, len(unfinished))
     # The new budget (a larger --num-samples) is what `status` and the next resume read.
     paths.spec_file.write_text(spec_to_yaml(spec))
-    started = time.monotonic()
-    if to_run:
-        experiment_dir = paths.ray_dir / spec.name
-        resumed = {number: last_checkpoint(experiment_dir, number) for number in unfinished}
-        with sweep_cluster(spec):
-            bridge = OptunaBridge(study, spec.metrics)
-            for number, checkpoint in resumed.items():
-                last = load_checkpoint(checkpoint)["metrics"] if checkpoint is not None else {}
-                if spec.metrics[0] in last:
-                    bridge.backfill(number, last[spec.metrics[0]], int(last[RESULT_STEP]))
-            trainable = with_resources(spec.resources.cpu, spec.resources.gpu)
-            build_tuner(spec, bridge, trainable, callbacks, num_samples=to_run, resumed=resumed).fit()
-    return sweep_result(spec, study, time.monotonic() - started)
+    if not to_run or close_when_spent(OptunaBridge(study, spec.metrics), spec.budget.time_budget_s):
+        return
+    experiment_dir = paths.ray_dir / spec.name
+    resumed = {number: last_checkpoint(experiment_dir, number) for number in unfinished}
+    with sweep_cluster(spec):
+        bridge = OptunaBridge(study, spec.metrics)
+        for number, checkpoint in resumed.items():
+            last = load_checkpoint(checkpoint)["metrics"] if checkpoint is not None else {}
+            if spec.metrics[0] in last:
+                bridge.backfill(number, last[spec.metrics[0]], int(last[RESULT_STEP]))
+        trainable = with_resources(spec.resources.cpu, spec.resources.gpu)
+        build_tuner(spec, bridge, trainable, callbacks, num_samples=to_run, resumed=resumed).fit()
 
 
 def last_checkpoint(experiment_dir: Path, number: int) -> Path | None:

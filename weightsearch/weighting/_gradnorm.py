@@ -15,23 +15,46 @@ from weightsearch.weighting._params import check_count, check_number
 from weightsearch.weighting._registry import register
 
 MIN_WEIGHT = 1e-4
-"""Floor of a weight after a step: a gradient step on ``w`` can cross zero, which would flip a task's loss."""
+"""Floor of a weight after a step, so that no task is switched off for good (the paper leaves it implicit)."""
+
+
+def balance_gradient(
+    weights: torch.Tensor, unweighted_norms: torch.Tensor, inverse_rates: torch.Tensor, alpha: float
+) -> torch.Tensor:
+    """``∂L_grad/∂w_i = sign(G_i - Ḡ r_i^α) · ‖∇_W L_i‖`` with ``G_i = w_i ‖∇_W L_i‖``, the target held constant.
+
+    Chen et al. 2018, eq. 2 and §3.2 ("we treat the target as a constant"); what LibMTL's autograd
+    computes for ``L_grad`` through ``w`` (checked against it in ``tests/weighting/test_reference_values.py``).
+    """
+    grad_norms = weights * unweighted_norms
+    targets = grad_norms.mean() * inverse_rates.pow(alpha)
+    return torch.sign(grad_norms - targets) * unweighted_norms
 
 
 @register("gradnorm")
 class GradNormWeighting(WeightingStrategy):
-    """``L = Σ_i w_i L_i``; ``w`` descends ``L_grad = Σ_i |G_i - Ḡ · r_i^α|`` and is renormalised to ``Σ w = T``.
+    """``L = Σ_i w_i L_i``; ``w`` descends ``L_grad = Σ_i |G_i - Ḡ · r_i^α|`` in log space and keeps ``Σ w = T``.
 
     Chen et al., "GradNorm: Gradient Normalization for Adaptive Loss Balancing in Deep Multitask
     Networks", ICML 2018. ``G_i = ‖∇_W w_i L_i‖`` on the shared parameters ``W``, ``Ḡ`` their mean,
     ``r_i = L̃_i / mean_j L̃_j`` the relative inverse training rate with ``L̃_i = L_i / L_i(0)``.
     As in the paper, the target ``Ḡ r_i^α`` is a constant, so ``∂L_grad/∂w_i = sign(G_i - target_i)
-    · ‖∇_W L_i‖`` in closed form: one batched backward pass of the task losses to ``W`` (the task
-    heads' graph only), no second-order graph. ``w`` are buffers updated here with step size ``lr``
-    after the step's total is formed with the current ``w`` (the paper updates ``w`` alongside the
-    network). Weights are floored at ``MIN_WEIGHT``, which the paper leaves implicit. ``L_i(0)`` is
-    the mean of the task's first ``window`` observed losses (the running mean until then). On a step
-    with some tasks absent only the present tasks' weights move, keeping their sum, so ``Σ w = T``.
+    · ‖∇_W L_i‖`` in closed form (:func:`balance_gradient`): one batched backward pass of the task
+    losses to ``W`` (the task heads' graph only), no second-order graph. After the step's total is
+    formed with the current ``w``, the weights take one step
+
+        ``w_i ← w_i · exp(-lr · w_i ∂L_grad/∂w_i / Ḡ) = w_i · exp(-lr · sign(G_i - target_i) · G_i / Ḡ)``,
+
+    then are floored at ``MIN_WEIGHT`` and rescaled to their previous sum. This is LibMTL's rule
+    (``w = T · softmax(p)``, gradient descent on ``p``) with its learning rate divided by ``Ḡ``:
+    the paper and LibMTL step with the network's optimizer at the network's learning rate, and a
+    plain step ``lr · ∂L_grad/∂w`` grows with the loss scale: on the paper's toy problem (T = 2,
+    σ = (1, 100), α = 0.12) it jumps between the floor and ~1 instead of settling. Divided by ``Ḡ``
+    the step is invariant to the loss scale, and in log space it is relative to the weight, so a
+    weight of 0.01 moves as smoothly as one of 2 (``tests/weighting/test_gradnorm.py``: the toy
+    settles at ``G_2/G_1 ≈ 1.1`` for loss scales 1e-2 to 1e2). ``L_i(0)`` is the mean of the
+    task's first ``window`` observed losses (the running mean until then; LibMTL: the first epoch).
+    On a step with some tasks absent only the present tasks' weights move, keeping their sum.
     """
 
     needs_shared_parameters = True
@@ -65,13 +88,14 @@ class GradNormWeighting(WeightingStrategy):
     def _stepped(
         self, weights: torch.Tensor, losses: torch.Tensor, selection: Selection, gramian: torch.Tensor
     ) -> torch.Tensor:
-        """The present tasks' weights after one descent step of ``L_grad``, rescaled to their previous sum."""
+        """The present tasks' weights after one log-space step on ``L_grad / Ḡ``, rescaled to their previous sum."""
         loss_ratios = losses / self.initial_losses[selection]
         inverse_rates = loss_ratios / loss_ratios.mean()
         unweighted_norms = gramian.diagonal().sqrt()
-        grad_norms = weights * unweighted_norms
-        targets = grad_norms.mean() * inverse_rates.pow(self.alpha)
-        stepped = torch.addcmul(weights, torch.sign(grad_norms - targets), unweighted_norms, value=-self.lr)
+        gradient = balance_gradient(weights, unweighted_norms, inverse_rates, self.alpha)
+        # Ḡ = 0 only when no loss reaches W; then the gradient is 0 too and the weights stay.
+        mean_norm = (weights * unweighted_norms).mean().clamp(min=torch.finfo(gramian.dtype).tiny)
+        stepped = weights * torch.exp(weights * gradient * (-self.lr / mean_norm))
         stepped = stepped.clamp(min=MIN_WEIGHT)
         return stepped * (weights.sum() / stepped.sum())
 

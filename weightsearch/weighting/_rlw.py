@@ -15,14 +15,16 @@ from weightsearch.weighting._registry import register
 
 @register("rlw")
 class RandomLossWeighting(WeightingStrategy):
-    """``w = softmax(z)``, ``z_i ~ N(0, 1)`` drawn anew each step; ``L = Σ_i w_i L_i``.
+    """``w = P · softmax(z)``, ``z_i ~ N(0, 1)`` drawn anew each step, ``P`` tasks present; ``L = Σ_i w_i L_i``.
 
     Lin et al., "Reasonable Effectiveness of Random Weighting: A Litmus Test for Multi-Task
     Learning", TMLR 2022 (arXiv 2111.10603, 2021), the normal-distribution variant. A draw covers
     all tasks, so the random stream does not depend on which tasks are present; the softmax runs
-    over the present tasks' draws so their weights sum to 1, as all weights do in the paper. The
-    draws come from a CPU ``torch.Generator`` seeded with ``seed`` whose state is checkpointed, so a
-    resumed trial draws what an uninterrupted one would.
+    over the present tasks' draws. The paper's (and LibMTL's) weights sum to 1; ours are ``P`` times
+    those, so they average 1 as every normalised strategy's do and the total has the scale of ``P``
+    equally weighted tasks. The draws come from a CPU ``torch.Generator`` seeded with ``seed`` (the
+    same stream as ``torch.manual_seed(seed)``) whose state is checkpointed, so a resumed trial
+    draws what an uninterrupted one would.
     """
 
     def __init__(self, tasks: Sequence[str], *, seed: int = 0) -> None:
@@ -30,14 +32,14 @@ class RandomLossWeighting(WeightingStrategy):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise UserError(f"{self.name}: parameter 'seed' must be an integer, got {seed!r}")
         self.generator = torch.Generator().manual_seed(seed)
-        self.register_buffer("weights", torch.full((len(self.tasks),), 1.0 / len(self.tasks)))
+        self.register_buffer("weights", torch.ones(len(self.tasks)))
 
     def _weigh(
         self, present: PresentTasks, step: int, shared_parameters: Sequence[torch.Tensor] | None
     ) -> torch.Tensor:
         # Drawn and normalised on the host (T numbers), then sent to the device in one copy.
         draws = torch.randn(len(self.tasks), generator=self.generator)
-        weights = torch.softmax(draws[list(present.positions)], dim=0)
+        weights = len(present.positions) * torch.softmax(draws[list(present.positions)], dim=0)
         if self.weights.device.type == "cuda":
             # A pageable host-to-device copy would synchronise the stream every step.
             weights = weights.pin_memory()
