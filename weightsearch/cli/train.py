@@ -91,14 +91,15 @@ class _StepBar:
 
 
 def _metrics_table(metrics: dict[str, float], title: str) -> Table:
-    """The final metrics, one row each, in sections: training averages, validation, bookkeeping."""
+    """The final metrics, one row each, in sections: training averages, validation, per seed, bookkeeping."""
     table = Table(title=f"final metrics: {title}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     groups = [
         [name for name in metrics if name.startswith("train/")],
         [name for name in metrics if name.startswith("val/")],
-        [name for name in metrics if not name.startswith(("train/", "val/"))],
+        [name for name in metrics if name.startswith("seed")],  # each seed's own values (trial.repeats > 1)
+        [name for name in metrics if not name.startswith(("train/", "val/", "seed"))],
     ]
     for group in (group for group in groups if group):
         for name in group:
