@@ -14,7 +14,6 @@ round. Warm-up rounds are not timed.
 from __future__ import annotations
 
 import copy
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,7 +64,10 @@ ROWS = (
 CHEAP = ("fixed", "importance", "uncertainty", "dwa", "rlw", "famo")
 CHEAP_LIMIT = 1.05
 GRADNORM_LIMIT = 1.3
+DIAGNOSTICS_LIMIT = 1.01
+"""Amortised cost of gradient diagnostics at the trial defaults: what every sweep pays without asking."""
 DEFAULT_EVAL_EVERY = TrialConfig.model_fields["eval_every"].default
+DEFAULT_DIAGNOSTICS = TrialConfig.model_fields["diagnostics"].default
 
 
 @dataclass(frozen=True)
@@ -228,12 +230,18 @@ def _synchronize(device: torch.device) -> None:
 
 
 def _targets(summaries: dict[str, dict[str, dict[str, float]]]) -> list[Target]:
-    """Issue 2's targets: the six cheap strategies ≤ 1.05×, gradnorm ≤ 1.3×, diagnostics only when asked."""
+    """The targets: the six cheap strategies ≤ 1.05×, gradnorm ≤ 1.3×, diagnostics at the defaults ≤ 1.01×.
+
+    The trainer computes diagnostics at report steps only, when ``TrialConfig.diagnostics`` is on, so
+    what a sweep pays by default is the measured cost of a step with them spread over ``eval_every``
+    steps (nothing when the default is off).
+    """
     cheap_medians = {label: summaries[label]["ratio"]["median"] for label in CHEAP}
     worst = max(cheap_medians, key=cheap_medians.__getitem__)
     gradnorm = summaries["gradnorm"]["ratio"]["median"]
     diagnostics = summaries["fixed + diagnostics"]["ratio"]["median"]
-    amortised = 1 + (diagnostics - 1) / DEFAULT_EVAL_EVERY
+    amortised = 1 + (diagnostics - 1) / DEFAULT_EVAL_EVERY if DEFAULT_DIAGNOSTICS else 1.0
+    default = f"on, at report steps every {DEFAULT_EVAL_EVERY}" if DEFAULT_DIAGNOSTICS else "off"
     return [
         Target(
             name="fixed, importance, uncertainty, dwa, rlw, famo",
@@ -250,23 +258,17 @@ def _targets(summaries: dict[str, dict[str, dict[str, float]]]) -> list[Target]:
         ),
         Target(
             name="gradient-conflict diagnostics",
-            wanted="paid only when asked",
-            measured=f"off unless asked; a step with them costs {diagnostics:.2f}×, the trainer asks at report "
-            f"steps only (default every {DEFAULT_EVAL_EVERY}: {amortised:.4f}× amortised)",
-            met=_diagnostics_off_by_default(),
+            wanted=f"≤ {DIAGNOSTICS_LIMIT}× amortised at the trial defaults (diagnostics {default})",
+            measured=f"a step with them costs {diagnostics:.2f}×; amortised at the defaults {amortised:.4f}×",
+            met=amortised <= DIAGNOSTICS_LIMIT,
         ),
     ]
-
-
-def _diagnostics_off_by_default() -> bool:
-    """Whether ``CompositeLoss`` computes gradient diagnostics only when a step passes ``diagnostics=True``."""
-    return inspect.signature(CompositeLoss.forward).parameters["diagnostics"].default is False
 
 
 def _markdown(summaries: dict[str, dict[str, dict[str, float]]], settings: dict[str, Any]) -> str:
     """Setup line and the per-row table: step time and ratio to the plain sum, median (min–max) over rounds."""
     limits = {**dict.fromkeys(CHEAP, f"≤ {CHEAP_LIMIT}×"), "gradnorm": f"≤ {GRADNORM_LIMIT}×"}
-    limits["fixed + diagnostics"] = "only when asked"
+    limits["fixed + diagnostics"] = f"≤ {DIAGNOSTICS_LIMIT}× amortised"
     rows = [
         [
             label,

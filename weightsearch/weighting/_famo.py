@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ ADAM_EPS = 1e-8
 
 @register("famo")
 class FAMO(WeightingStrategy):
-    """``L = Σ_i w_i L_i``, ``w_i = P · c_t z_i / L_i``, ``z = softmax(ξ)``, ``c_t = (Σ_j z_j / L_j)^{-1}`` (w detached).
+    """``L = Σ_i w_i L_i``, ``w_i = P c_t z_i / L_i``, ``z = softmax(ξ)``, ``c_t = (Σ_j z_j / L_j)^{-1}``, w detached.
 
     Liu, Liu, Jin, Stone & Liu, "FAMO: Fast Adaptive Multitask Optimization", NeurIPS 2023,
     Algorithm 1. Its update direction ``d_t = Σ_i c_t z_i ∇L_i / L_i`` is the gradient of
@@ -97,7 +98,12 @@ class FAMO(WeightingStrategy):
         self.adam_steps = scatter(steps, selection, self.adam_steps)
 
     def _adam_step(
-        self, logits: torch.Tensor, gradient: torch.Tensor, first: torch.Tensor, second: torch.Tensor, steps: torch.Tensor
+        self,
+        logits: torch.Tensor,
+        gradient: torch.Tensor,
+        first: torch.Tensor,
+        second: torch.Tensor,
+        steps: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
         """One ``torch.optim.Adam(lr, BETAS, ADAM_EPS, weight_decay=γ)`` step: new logits, moments and step counts."""
         beta1, beta2 = BETAS
@@ -105,8 +111,9 @@ class FAMO(WeightingStrategy):
         first = first.lerp(gradient, 1 - beta1)
         second = second.mul(beta2).addcmul(gradient, gradient, value=1 - beta2)
         steps = steps + 1
-        step_sizes = self.lr / (1 - torch.pow(beta1, steps))
-        denominators = (second.sqrt() / (1 - torch.pow(beta2, steps)).sqrt()).add(ADAM_EPS)
+        # 1 - β^n as -expm1(n log β): in float32, 1 - 0.999 would lose four digits to cancellation.
+        step_sizes = self.lr / -torch.expm1(steps * math.log(beta1))
+        denominators = (second.sqrt() / (-torch.expm1(steps * math.log(beta2))).sqrt()).add(ADAM_EPS)
         return logits - step_sizes * first / denominators, first, second, steps
 
     def get_extra_state(self) -> dict[str, Any]:

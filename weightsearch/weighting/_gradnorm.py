@@ -21,7 +21,7 @@ MIN_WEIGHT = 1e-4
 def balance_gradient(
     weights: torch.Tensor, unweighted_norms: torch.Tensor, inverse_rates: torch.Tensor, alpha: float
 ) -> torch.Tensor:
-    """``∂L_grad/∂w_i = sign(G_i - Ḡ r_i^α) · ‖∇_W L_i‖`` with ``G_i = w_i ‖∇_W L_i‖``, the target held constant.
+    """``∂L_grad/∂w_i = sign(G_i - Ḡ r_i^α) · ‖∇_W L_i‖``, ``G_i = w_i ‖∇_W L_i‖``, the target held constant.
 
     Chen et al. 2018, eq. 2 and §3.2 ("we treat the target as a constant"); what LibMTL's autograd
     computes for ``L_grad`` through ``w`` (checked against it in ``tests/weighting/test_reference_values.py``).
@@ -43,17 +43,18 @@ class GradNormWeighting(WeightingStrategy):
     losses to ``W`` (the task heads' graph only), no second-order graph. After the step's total is
     formed with the current ``w``, the weights take one step
 
-        ``w_i ← w_i · exp(-lr · w_i ∂L_grad/∂w_i / Ḡ) = w_i · exp(-lr · sign(G_i - target_i) · G_i / Ḡ)``,
+        ``w_i ← w_i exp(-lr · w_i ∂L_grad/∂w_i / Ḡ) = w_i exp(-lr · sign(G_i - target_i) · G_i / Ḡ)``,
 
-    then are floored at ``MIN_WEIGHT`` and rescaled to their previous sum. This is LibMTL's rule
-    (``w = T · softmax(p)``, gradient descent on ``p``) with its learning rate divided by ``Ḡ``:
-    the paper and LibMTL step with the network's optimizer at the network's learning rate, and a
-    plain step ``lr · ∂L_grad/∂w`` grows with the loss scale: on the paper's toy problem (T = 2,
+    then are floored at ``MIN_WEIGHT`` and rescaled to their previous sum: a gradient step on
+    LibMTL's parameterisation ``w = T · softmax(p)`` at rate ``lr / Ḡ``. The paper and LibMTL train
+    ``w`` (``p``) with the network's optimizer at the network's learning rate; a plain step
+    ``lr · ∂L_grad/∂w`` grows with the loss scale, and on the paper's toy problem (T = 2,
     σ = (1, 100), α = 0.12) it jumps between the floor and ~1 instead of settling. Divided by ``Ḡ``
     the step is invariant to the loss scale, and in log space it is relative to the weight, so a
     weight of 0.01 moves as smoothly as one of 2 (``tests/weighting/test_gradnorm.py``: the toy
     settles at ``G_2/G_1 ≈ 1.1`` for loss scales 1e-2 to 1e2). ``L_i(0)`` is the mean of the
-    task's first ``window`` observed losses (the running mean until then; LibMTL: the first epoch).
+    task's first ``window`` observed losses (the running mean until then; LibMTL: the first epoch's
+    mean, with the weights held at 1 during that epoch).
     On a step with some tasks absent only the present tasks' weights move, keeping their sum.
     """
 

@@ -24,8 +24,8 @@ class UncertaintyWeighting(WeightingStrategy):
     Kendall et al., "Multi-Task Learning Using Uncertainty to Weigh Losses for Scene Geometry and
     Semantics", CVPR 2018, eqs. 7 and 10 (``log σ`` = ``½ s``). The effective weight is
     ``c_i e^{-s_i}``; for a regression task the optimum over ``s`` is ``s = log L``. LibMTL applies
-    the regression form ``½e^{-s}L + ½s`` to every task; we follow the paper and pick the form per
-    task via ``forms`` (tasks left out are regression). ``s`` is an ``nn.Parameter`` trained by the
+    the regression form ``½e^{-s}L + ½s`` to every task, from ``s = -0.5``; we follow the paper and
+    pick the form per task via ``forms`` (tasks left out are regression), from ``s = init``. ``s`` is an ``nn.Parameter`` trained by the
     user's main optimizer (best without weight decay, which would pull ``σ`` towards 1).
     """
 
