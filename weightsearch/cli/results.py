@@ -199,6 +199,12 @@ def _print_table(sweep: RecordedSweep, trials: Sequence[RankedTrial], confirmati
             + (f" (confirmed at another scale: {scale})" if scale else "")
             + f"; {objectives[0]} is each trial's single search run. Full table: weightsearch confirm {sweep.name}"
         )
+        first = confirmation["configurations"][0] if confirmation["configurations"] else None
+        if first is not None and first["kind"] == "baseline":
+            console.print(
+                f"The confirmation ranks the baseline {first['label']!r} first: no confirmed searched configuration "
+                "beat it on these seeds."
+            )
 
 
 def _number(value: float | None) -> str:
