@@ -13,8 +13,12 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
+from stores import assert_stores_agree
 
 from benchmarks.common import kill_process_tree
+from weightsearch.tracking import names
+from weightsearch.tracking.spool import Spool
 
 pytestmark = pytest.mark.e2e
 
@@ -164,6 +168,7 @@ def test_sigkill_twice_then_resume_and_extend(tmp_path):
     study = _check_complete(tmp_path, name, 6)
     assert {number: study.trials[number].value for number in before} == before
     assert _child_runs_per_trial(tmp_path, name) == {str(number): 1 for number in range(6)}
+    assert_stores_agree(tmp_path / "runs" / name, name, "val/main/mse")
 
 
 def test_sigint_stops_gracefully_and_resumes_and_a_failing_trial_ends_fail_after_its_retry(tmp_path):
@@ -195,6 +200,8 @@ def test_sigint_stops_gracefully_and_resumes_and_a_failing_trial_ends_fail_after
             errors = (experiment / f"trial_{trial.number:05d}" / "error.txt").read_text()
             assert errors.count("Failure #") >= 2, errors[-2000:]
     assert [trial.state.name for trial in trials[:2]] == ["FAIL", "COMPLETE"]
+    assert trials[0].user_attrs["retries"] >= 1  # and the MLflow run says the same:
+    assert_stores_agree(tmp_path / "runs" / name, name, "val/main/mse")
 
 
 def test_sigkill_while_only_the_last_trial_runs_then_resume(tmp_path):
@@ -211,6 +218,7 @@ def test_sigkill_while_only_the_last_trial_runs_then_resume(tmp_path):
     before = {t.number: t.value for t in trials if t.state.name == "COMPLETE"}
     unfinished = [t.number for t in trials if t.state.name == "RUNNING"]
     assert len(before) == num_samples - 1 and len(unfinished) == 1, [t.state.name for t in trials]
+    _as_if_killed_before_the_mlflow_end(tmp_path, name, min(before))
 
     code, stdout, stderr = _finish(_start("resume", name, "--storage-path", storage))
     assert code == 0, stderr[-3000:]
@@ -218,3 +226,21 @@ def test_sigkill_while_only_the_last_trial_runs_then_resume(tmp_path):
     assert {number: study.trials[number].value for number in before} == before
     assert sorted(study.trials[unfinished[0]].intermediate_values) == list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
     assert _child_runs_per_trial(tmp_path, name) == {str(number): 1 for number in range(num_samples)}
+    # The trial the kill left RUNNING in MLflow (never run again: it is COMPLETE) was put right by the resume.
+    assert_stores_agree(tmp_path / "runs" / name, name, "val/main/mse")
+
+
+def _as_if_killed_before_the_mlflow_end(tmp_path: Path, name: str, number: int) -> None:
+    """Leave trial ``number`` (COMPLETE in the study) as a kill between the Optuna tell and the MLflow end
+    does: its run RUNNING, and no end of it in the spool for a resume to replay."""
+    run_dir = tmp_path / "runs" / name
+    spool = Spool(run_dir / "tracking" / "spool.jsonl")
+    kept = [op for op in spool.read() if not (op["op"] == "trial_end" and op.get("number") == number)]
+    spool.clear()
+    for operation in kept:
+        spool.append(operation)
+    client = MlflowClient(f"sqlite:///{run_dir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(name)
+    [run] = client.search_runs([experiment.experiment_id], f"tags.`{names.TRIAL_NUMBER}` = '{number}'")
+    client.set_tag(run.info.run_id, names.TRIAL_STATE, "RUNNING")
+    client.update_run(run.info.run_id, status="RUNNING")

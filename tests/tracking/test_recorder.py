@@ -149,11 +149,16 @@ def test_metric_history_at_every_step_skipping_non_numbers(recorded_sweep):
     assert "note" not in logged and "step" not in logged and "training_iteration" not in logged
     assert "val/align/recall_1" in logged  # '@' is not allowed in MLflow names
     assert {"train/loss/total", "val/loss/action", "train/contrib/align", "time/train_s"} <= logged
-    # pruned at the first report: one point; failed after it: one point per attempt (Ray retries it
-    # budget.max_retries times), all in the trial's one run
-    for number, attempts in ((2, 1), (5, 1), (1, spec.budget.max_retries + 1)):
+    # pruned at the first report: one point; failed after it: one point too, though Ray retried it
+    # (budget.max_retries times) and each attempt reported step 10 again, all in the trial's one run
+    for number in (2, 5, 1):
         history = client.get_metric_history(by_number[number].info.run_id, trainables.OBJECTIVE)
-        assert [m.step for m in history] == [10] * attempts
+        assert [m.step for m in history] == [10]
+    # the retries are counted in both stores
+    retries = spec.budget.max_retries
+    assert study.trials[1].user_attrs["retries"] == retries
+    assert by_number[1].data.tags[names.RETRIES] == str(retries)
+    assert all(names.RETRIES not in by_number[number].data.tags for number in (0, 2, 3, 4, 5))
 
 
 def test_credentials_are_never_logged(recorded_sweep, mlflow_server):

@@ -72,6 +72,7 @@ def confirm_sweep(
     from weightsearch.search.checks import check_spec
     from weightsearch.search.confirm import run_confirmation
     from weightsearch.search.confirm_plan import plan_confirmation
+    from weightsearch.search.lease import driver_lease
     from weightsearch.search.tuner import study_storage
     from weightsearch.tracking import check_tracking_uri
     from weightsearch.tracking.confirmation import record_confirmation
@@ -89,7 +90,8 @@ def confirm_sweep(
         model_baselines=check.baselines,
     )
     check_tracking_uri(spec.tracking_uri)
-    report = run_confirmation(spec, study, plan)
+    with driver_lease(spec.optuna_url, spec.name):  # one driver a sweep: a second confirm exits 2
+        report = run_confirmation(spec, study, plan)
     record_confirmation(spec, report.to_json())
     return report
 

@@ -10,7 +10,8 @@ creating a study is atomic in every RDB storage (the name is unique), so of two 
 together exactly one succeeds, whatever their clocks. The winner writes who it is into that study's
 user attributes (host, pid, since) and a heartbeat every ``heartbeat_s``. A lease whose heartbeat is
 older than ``timeout_s`` (its driver was killed, its machine went away) is taken over by creating the
-next generation, and the takeover is logged. Released leases are deleted; a holder that finds a newer
+next generation, and the takeover is logged; so is, at once, a lease whose driver ran on this
+machine (same host and process namespace) and is gone (`kill -9`, then `resume`). Released leases are deleted; a holder that finds a newer
 generation (it was taken over while stalled) stops its sweep gracefully (SIGINT) rather than drive on.
 """
 
@@ -39,7 +40,8 @@ HEARTBEAT_S = 10.0
 TIMEOUT_S = 60.0
 # How long a lease just created may lack its holder's details before it counts as abandoned.
 SETTLE_S = 3.0
-_HOLDER_KEYS = ("holder", "host", "pid", "since", "heartbeat")
+# The study user attribute with the holder's details: {holder, host, pid, since, heartbeat[, released]}.
+LEASE_ATTR = "lease"
 
 
 class LeaseHeld(UserError):
@@ -67,6 +69,7 @@ class DriverLease:
         self.on_lost = on_lost or _interrupt_this_driver
         self.holder = uuid.uuid4().hex
         self.generation: int | None = None
+        self._details_written: dict = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -80,11 +83,13 @@ class DriverLease:
                 details = self._details(newest)
                 if details is not None and not details.get("released"):
                     age = time.time() - float(details["heartbeat"])
-                    if age <= self.timeout_s:
+                    gone = details.get("where") == _where() and not _process_alive(int(details["pid"]))
+                    if age <= self.timeout_s and not gone:
                         raise LeaseHeld(_held_message(self.sweep, details, age))
                     logger.warning(
-                        "sweep %s: taking over the lease of %s pid %s (held since %s): no heartbeat for %.0f s",
-                        self.sweep, details["host"], details["pid"], details["since"], age,
+                        "sweep %s: taking over the lease of %s pid %s (held since %s): %s",
+                        self.sweep, details["host"], details["pid"], details["since"],
+                        "that process is gone" if gone else f"no heartbeat for {age:.0f} s",
                     )
                 elif details is None:
                     logger.warning("sweep %s: taking over a lease its driver never finished taking", self.sweep)
@@ -95,8 +100,9 @@ class DriverLease:
                 continue  # another driver took this generation first: look at it again
             self.generation = generation
             now = time.time()
-            self._write({"holder": self.holder, "host": socket.gethostname(), "pid": os.getpid(),
-                         "since": _timestamp(now), "heartbeat": now})
+            self._details_written = {"holder": self.holder, "host": socket.gethostname(), "pid": os.getpid(),
+                                     "where": _where(), "since": _timestamp(now), "heartbeat": now}
+            self._write()
             self._forget_older(generation)
             self._stop.clear()
             self._thread = threading.Thread(target=self._beat, name="weightsearch-lease", daemon=True)
@@ -117,7 +123,8 @@ class DriverLease:
             pass  # taken over and cleaned up by the next holder
         except Exception as error:  # noqa: BLE001 - a lease left behind is marked released, else it times out
             logger.warning("sweep %s: could not delete its lease (%s)", self.sweep, error)
-            self._write({"released": True}, quiet=True)
+            self._details_written["released"] = True
+            self._write(quiet=True)
         self.generation = None
 
     def holds(self) -> bool:
@@ -144,20 +151,20 @@ class DriverLease:
         deadline = time.monotonic() + self.settle_s
         while True:
             try:
-                attrs = optuna.load_study(study_name=self._name(generation), storage=self.storage).user_attrs
+                details = optuna.load_study(study_name=self._name(generation), storage=self.storage).user_attrs.get(
+                    LEASE_ATTR)
             except KeyError:
                 return {"released": True}  # released (deleted) meanwhile
-            if attrs.get("released") or all(key in attrs for key in _HOLDER_KEYS):
-                return attrs
+            if details is not None:
+                return details
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.1)
 
-    def _write(self, attrs: dict, *, quiet: bool = False) -> None:
+    def _write(self, *, quiet: bool = False) -> None:
         try:
             study = optuna.load_study(study_name=self._name(self.generation), storage=self.storage)
-            for key, value in attrs.items():
-                study.set_user_attr(key, value)
+            study.set_user_attr(LEASE_ATTR, self._details_written)
         except Exception as error:  # noqa: BLE001 - a missed heartbeat is made up by the next one
             if not quiet:
                 logger.info("sweep %s: lease heartbeat failed (%s)", self.sweep, error)
@@ -183,7 +190,8 @@ class DriverLease:
                 logger.error(message)
                 self.on_lost(message)
                 return
-            self._write({"heartbeat": time.time()})
+            self._details_written["heartbeat"] = time.time()
+            self._write()
 
 
 # Leases this process holds, by (storage URL, sweep): a driver that holds one may take it again
@@ -235,6 +243,25 @@ def _held_message(sweep: str, details: dict, age: float) -> str:
         f"since {details['since']} (last heartbeat {age:.0f} s ago); wait for it to end or stop it, "
         "then `weightsearch resume` (a driver that died is taken over once its heartbeat is a minute old)"
     )
+
+
+def _where() -> str:
+    """This machine and process namespace: where a lease's pid means this pid (containers have their own)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "?"
+    return f"{socket.gethostname()} {namespace}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _timestamp(seconds: float) -> str:

@@ -39,6 +39,7 @@ from weightsearch.contracts import (
     ATTR_RETRIES,
     ATTR_STOP_REASON,
     CONFIG_PARAMS,
+    CONFIG_RESUME_FROM,
     CONFIG_TRIAL,
     CONFIG_TRIAL_NUMBER,
     RESULT_STEP,
@@ -84,7 +85,9 @@ class MlflowSweepCallback(Callback):
         self.study: optuna.Study | None = None
         self._started: set[int] = set()
         self._ended: set[int] = set()
-        self._seen: set[int] = set()  # every trial this driver started: their histories are reconciled at the end
+        # Trials continued from a checkpoint: a resume may have put a lost report back into the study
+        # only, so their objective histories are compared at the end.
+        self._continued: set[int] = set()
         # The reconciliations of this sweep's stores so far (at a resume's start, at the end); the CLI
         # reconciles itself when the end's is missing (a second Ctrl-C).
         self.reconciliations: list[Reconciliation] = []
@@ -123,7 +126,8 @@ class MlflowSweepCallback(Callback):
         if number in self._started:
             return
         self._started.add(number)
-        self._seen.add(number)
+        if trial.config.get(CONFIG_RESUME_FROM):
+            self._continued.add(number)
         self._ended.discard(number)
         sampled = trial.config.get(CONFIG_PARAMS, {})
         resolved = trial.config[CONFIG_TRIAL]
@@ -174,7 +178,7 @@ class MlflowSweepCallback(Callback):
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         # Every way a sweep ends passes here (Ray's stop-all path of the time budget too, which calls no
         # on_trial_complete): the runs of trials cut short or never ended are put right from the study.
-        self.reconciled_at_end = self._reconcile(deep=self._seen)
+        self.reconciled_at_end = self._reconcile(deep=self._continued)
         self.writer.submit({"op": "sweep_end", "time": _now_ms(), **self._sweep_results()})
         if self.writer.flush(_END_FLUSH_TIMEOUT_S) and self.writer.parent_run_id is not None:
             try:
