@@ -24,6 +24,7 @@ SUITES = (
     "study_scaling",
     "search_efficiency",
     "strategy_comparison",
+    "transfer",
 )
 
 

@@ -7,6 +7,7 @@ here, by name, instead of in the middle of a sweep.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
 
@@ -17,7 +18,7 @@ from optuna.trial import TrialState
 from weightsearch.cluster import client as cluster_client
 from weightsearch.search.bridge import _live_trial
 from weightsearch.search.pruning import error_reason
-from weightsearch.search.tuner import RAY_DRIVER_ENVIRONMENT
+from weightsearch.search.tuner import RAY_AUTH_LOGGER, RAY_DRIVER_ENVIRONMENT, _without_auth_opt_out_hint
 from weightsearch.tracking import names
 from weightsearch.tracking.connection import PROBE_ENDPOINT, request_once
 
@@ -86,6 +87,31 @@ def test_ray_still_documents_the_driver_environment_variables():
     assert set(RAY_DRIVER_ENVIRONMENT) <= AIR_ENV_VARS | TUNE_ENV_VARS
 
 
+def test_a_loopback_node_address_stays_loopback_while_ray_is_told_it_is_single_machine():
+    """search.tuner._single_machine_node_ip: ``ray_constants.ENABLE_RAY_CLUSTER``, read by ``resolve_ip_for_localhost``."""
+    from ray._private import ray_constants, services
+
+    from weightsearch.search.tuner import _single_machine_node_ip
+
+    kept = ray_constants.ENABLE_RAY_CLUSTER
+    assert isinstance(kept, bool)
+    with _single_machine_node_ip():
+        assert services.resolve_ip_for_localhost("127.0.0.1") == "127.0.0.1"
+    assert ray_constants.ENABLE_RAY_CLUSTER is kept
+
+
+def test_rays_hint_to_turn_token_auth_off_is_logged_where_the_filter_looks(caplog):
+    """search.tuner._without_auth_opt_out_hint: the hint is logged by RAY_AUTH_LOGGER and dropped there."""
+    module = importlib.import_module(RAY_AUTH_LOGGER)
+    with caplog.at_level("WARNING", logger=RAY_AUTH_LOGGER):
+        module._warn_token_auth_enabled()
+        assert "RAY_AUTH_MODE=disabled" in caplog.text
+        caplog.clear()
+        with _without_auth_opt_out_hint():
+            module._warn_token_auth_enabled()
+        assert caplog.text == ""
+
+
 def test_the_quieted_ray_loggers_still_exist():
     """cluster.client._CHATTY_LOGGERS name Ray modules (one private) by their logger names."""
     for name in cluster_client._CHATTY_LOGGERS:
@@ -140,3 +166,22 @@ def test_mlflow_client_log_batch_splits_what_exceeds_the_server_limits(tmp_path)
     data = client.get_run(run_id).data
     assert len(data.metrics) == 1500 and len(data.params) == 150
     assert sum(key.startswith("t") for key in data.tags) == 150
+
+
+def test_the_mlflow_ui_still_reads_the_workflow_kind_and_shared_view_it_is_opened_with():
+    """tracking.ui: the UI bundle's URL parameters and experiment tags (read from its source, undocumented)."""
+    from pathlib import Path
+
+    import mlflow
+
+    from weightsearch.tracking import ui
+
+    bundle = "".join(
+        path.read_text(errors="ignore")
+        for path in (Path(mlflow.__file__).parent / "server/js/build/static/js").glob("*.js")
+    )
+    for literal in (ui.EXPERIMENT_KIND_TAG, ui.MODEL_TRAINING_KIND, ui.WORKFLOW_PARAMETER, ui.MODEL_TRAINING_WORKFLOW,
+                    ui.SHARED_VIEW_TAG_PREFIX, ui.SHARED_VIEW_PARAMETER, "/experiments/:experimentId/runs"):
+        assert f'"{literal}"' in bundle, literal
+    for key in ("searchFilter", "orderByKey", "orderByAsc", "selectedColumns"):  # the shared view's keys
+        assert f'"{key}"' in bundle, key

@@ -10,6 +10,9 @@ from pathlib import Path
 
 # --- run directory ----------------------------------------------------------------------------
 DEFAULT_STORAGE_ROOT = "ws-runs"
+# Set to "1" while `weightsearch validate` builds a trial's model: a model factory then writes nothing
+# (no data cache), since validate creates nothing on disk.
+ENV_VALIDATING = "WEIGHTSEARCH_VALIDATING"
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,23 @@ ATTR_FAIL_REASON = "fail_reason"  # why a FAIL trial failed (one line)
 ATTR_STOP_REASON = "stop_reason"  # why a trial was stopped from outside its pruner (time budget)
 ATTR_RESUMED_FROM = "resumed_from"  # the checkpoint a resumed trial continued from
 ATTR_RETRIES = "retries"  # how often Ray retried the trial from its checkpoint after an error (budget.max_retries)
+ATTR_SUGGESTED = "suggested"  # a trial `weightsearch suggest --enqueue` proposed: the surrogate's {"mean", "std"}
 # Optuna study user attribute: seconds the sweep's Tune loop has run, over the first run and every resume.
 STUDY_ATTR_TIME_SPENT = "time_spent_s"
 # Optuna study user attribute prefix: one confirmation run's result, ``confirm:<scale>:<configuration>:<seed>``.
 STUDY_ATTR_CONFIRM = "confirm:"
+# Optuna study user attributes of a calibrated pruner (weightsearch.search.calibration): the agreement of
+# each evaluation step with the final objective, {"min_complete", "min_rho", "steps": {"<step>": {"n", "rho",
+# "trusted"}}}, and the trials its inner pruner has judged, {"<trial number>": the first step judged}.
+STUDY_ATTR_CALIBRATION = "calibration"
+STUDY_ATTR_CALIBRATION_JUDGED = "calibration_judged"
 ATTR_SEED_VALUES = "seed_values"  # a multi-seed trial's final objective values per seed: {metric: [v0, v1, …]}
+# One user attribute per value a trial trained with, under a readable name (optuna-dashboard shows them as
+# numbers; Optuna's own parameter names are prefixed, and a simplex's are its uniform coordinates `…:u`):
+# the fixed strategy's λ of a task as ``lambda.<task>``, anything else as ``value.<name>`` (see readable_values).
+ATTR_LAMBDA_PREFIX = "lambda."
+ATTR_VALUE_PREFIX = "value."
+FIXED_STRATEGY = "fixed"  # the strategy whose ``weights`` are the λ of L_total = Σ λ_i L_i
 
 # --- metric names -----------------------------------------------------------------------------
 TRAIN_PREFIX = "train"
@@ -151,3 +166,29 @@ def seed_values(result: Mapping[str, object], name: str) -> list[float]:
 def trainer_metric_names(tasks: Iterable[str], *, diagnostics: bool) -> set[str]:
     """What the trainer reports besides the model's own evaluation metrics."""
     return record_metric_names(tasks, diagnostics=diagnostics) | {RESULT_STEP, RESULT_TRAIN_SECONDS}
+
+
+def readable_values(strategy: str, strategy_params: Mapping[str, object], sampled: Mapping[str, object]) -> dict:
+    """A trial's values under readable attribute names, scalars only (lists and mappings left out).
+
+    ``value.strategy``; the strategy's resolved arguments (base and sampled) as ``lambda.<task>`` for the
+    fixed strategy's weights and ``value.<strategy>.<argument>`` otherwise; every other ``sampled`` value
+    (a TrialConfig path) as ``value.<path>``.
+    """
+    values: dict[str, object] = {f"{ATTR_VALUE_PREFIX}strategy": strategy}
+    for path, value in _flat(strategy_params):
+        task = path.removeprefix("weights.")
+        lambda_weight = strategy == FIXED_STRATEGY and task != path
+        values[ATTR_LAMBDA_PREFIX + task if lambda_weight else f"{ATTR_VALUE_PREFIX}{strategy}.{path}"] = value
+    for path, value in sampled.items():
+        if path != "strategy" and not path.startswith("strategy_params."):
+            values[ATTR_VALUE_PREFIX + path] = value
+    return {name: value for name, value in values.items() if value is None or isinstance(value, (str, int, float))}
+
+
+def _flat(mapping: Mapping[str, object], prefix: str = "") -> Iterable[tuple[str, object]]:
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value

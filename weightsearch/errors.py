@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 
-class UserError(Exception):
-    """Bad input the user can fix: the message names the field and the fix; the CLI exits 2."""
+class UserError(ValueError):
+    """Bad input the user can fix: the message names the field and the fix; the CLI exits 2.
+
+    A ValueError, so that library code catching bad arguments the usual way catches it too."""
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -1,5 +1,6 @@
 """Statistics of paired seeds, defined once: a configuration's mean with its confidence interval, and
-a paired comparison with a baseline (difference, interval, paired t and Wilcoxon p-values, wins)."""
+a paired comparison with a baseline (difference, interval, paired t and Wilcoxon p-values, wins) and the
+rank agreement of two paired samples (Spearman's ρ)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,72 @@ def compare_paired(
             p_t = 0.0
     wins = int(np.sum(differences < 0 if minimize else differences > 0))
     return PairedComparison(float(differences.mean()), low, high, p_t, p_wilcoxon, wins, len(differences))
+
+
+def spearman_rho(first: Sequence[float], second: Sequence[float]) -> float:
+    """Spearman's rank correlation of two paired samples, ties given their average rank; NaN when
+    either sample is constant (no ranking to agree with) or has fewer than 2 values."""
+    ranks_first, ranks_second = scipy_stats.rankdata(first), scipy_stats.rankdata(second)
+    if len(ranks_first) != len(ranks_second):
+        raise ValueError(f"paired samples differ in length: {len(ranks_first)} vs {len(ranks_second)}")
+    if len(ranks_first) < 2 or np.ptp(ranks_first) == 0 or np.ptp(ranks_second) == 0:
+        return math.nan
+    return float(np.corrcoef(ranks_first, ranks_second)[0, 1])
+
+
+@dataclass(frozen=True)
+class RankAgreement:
+    """Spearman ρ between a reference ranking and configurations' means over paired seeds, with a bootstrap interval."""
+
+    rho: float
+    ci_low: float
+    ci_high: float
+    configurations: int
+    seeds: int
+    resamples: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rank_agreement(
+    reference: Sequence[float],
+    values: Sequence[Sequence[float]],
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> RankAgreement:
+    """ρ between ``reference`` (one value per configuration) and the configurations' seed means.
+
+    ``values[i][j]`` is configuration ``i`` on seed ``j``, the seeds paired across configurations. The
+    interval is the percentile bootstrap over seeds: each resample draws seeds with replacement, the
+    same draw for every configuration, and recomputes the means and ρ (resamples whose means tie into
+    no ranking at all are left out).
+    """
+    matrix = np.asarray(values, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != len(reference):
+        raise ValueError(f"values: need one row of seed values per reference value ({len(reference)})")
+    if matrix.shape[0] < 3:
+        raise ValueError(f"a ranking needs at least 3 configurations, got {matrix.shape[0]}")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(matrix.shape[1], size=(resamples, matrix.shape[1]))
+    rho = float(_rank_correlations(reference, matrix.mean(axis=1)[None, :])[0])
+    rhos = _rank_correlations(reference, matrix[:, draws].mean(axis=2).T)
+    rhos = rhos[np.isfinite(rhos)]
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(rhos, [tail, 100 - tail]) if len(rhos) else (math.nan, math.nan)
+    return RankAgreement(rho, float(low), float(high), matrix.shape[0], matrix.shape[1], len(rhos))
+
+
+def _rank_correlations(reference: Sequence[float], rows: np.ndarray) -> np.ndarray:
+    """Spearman ρ of ``reference`` with each row of ``rows`` (ties: average ranks; NaN for a constant row)."""
+    centre = (len(reference) + 1) / 2
+    ranks = scipy_stats.rankdata(rows, axis=1) - centre
+    reference_ranks = scipy_stats.rankdata(reference) - centre
+    with np.errstate(invalid="ignore", divide="ignore"):  # a row whose values all tie has no ranking
+        correlations = ranks @ reference_ranks / (np.linalg.norm(ranks, axis=1) * np.linalg.norm(reference_ranks))
+    return np.clip(correlations, -1.0, 1.0)
 
 
 def _finite(values: Sequence[float], name: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The search-efficiency suite: its incumbent and budget accounting, and every search arm on a real local Ray."""
+"""The search-efficiency suite: incumbent and budget accounting, the continuous surrogate, the plain replay, and the Ray arms."""
 
 from __future__ import annotations
 
@@ -6,17 +6,12 @@ import math
 
 import pytest
 
-from benchmarks import search_efficiency
-from benchmarks.search_efficiency import (
-    Landscape,
-    confirmed_steps_to_target,
-    run_search,
-    steps_to_target,
-    trajectory,
-)
+from benchmarks.landscapes import GridLandscape, SurrogateLandscape
+from benchmarks.search_arms import RAY_ARMS, replay_optuna, run_search
+from benchmarks.search_efficiency import confirmed_steps_to_target, steps_to_target, trajectory
 
 # Two cells × two, two recorded curves each (four evaluations of 100 steps): (1, 1) is the best.
-LANDSCAPE = Landscape(
+LANDSCAPE = GridLandscape(
     steps=[100, 200, 300, 400],
     curves={
         (0.0, 0.0): [[0.9, 0.8, 0.8, 0.7], [0.9, 0.9, 0.8, 0.8]],
@@ -25,6 +20,8 @@ LANDSCAPE = Landscape(
         (1.0, 1.0): [[0.5, 0.3, 0.2, 0.1], [0.6, 0.4, 0.3, 0.3]],
     },
 )
+# A gate that opens after three finished trials, around a median pruner that judges from the first one.
+GATED = {"name": "median", "options": {"n_startup_trials": 1}, "calibrate": {"min_complete": 3, "min_rho": 0.5}}
 
 
 def test_the_incumbent_is_the_cell_with_the_best_mean_of_its_completed_trials() -> None:
@@ -38,40 +35,78 @@ def test_the_incumbent_is_the_cell_with_the_best_mean_of_its_completed_trials() 
     points = trajectory(trials, LANDSCAPE, budget=10_000)
 
     assert [spent for spent, _ in points] == [400, 800, 900, 1300]
-    truths = [truth for _, truth in points]
-    assert truths[:3] == [pytest.approx(0.2)] * 3  # (1, 1) leads from the start: mean 0.3 < 0.4
-    assert truths[3] == pytest.approx(0.2)
+    assert [truth for _, truth in points] == [pytest.approx(0.2)] * 4  # (1, 1) leads from the start: 0.3 < 0.4
     assert steps_to_target(points, threshold=0.2 * 1.02) == 400
     assert math.isinf(steps_to_target(trajectory(trials[1:3], LANDSCAPE, budget=10_000), threshold=0.204))
     assert [spent for spent, _ in trajectory(trials, LANDSCAPE, budget=850)] == [400, 800]
 
 
-def test_confirmation_counts_its_own_steps_and_finds_a_best_cell_ranked_below_a_lucky_one() -> None:
+def test_confirmation_finds_a_best_cell_ranked_below_a_lucky_one() -> None:
     trials = [
         {"cell": [1.0, 0.0], "observed": [0.8, 0.6, 0.5, 0.05]},  # a lucky draw: observed best, truly 0.65
         {"cell": [0.0, 0.0], "observed": [0.9, 0.8, 0.8, 0.7]},
         {"cell": [1.0, 1.0], "observed": [0.6, 0.4, 0.3, 0.3]},  # the best cell (0.2), seen third
     ]
-    # The single-run incumbent stays the lucky cell; confirming the top 3 after trial 3 finds (1, 1):
-    # 1,200 search steps + 3 cells x 2 recorded seeds x 400 steps.
-    assert confirmed_steps_to_target(trials, LANDSCAPE, threshold=0.204) == 1200 + 3 * 2 * 400
-    # Confirming only the top 1 never looks past the lucky cell.
+    # The single-run incumbent stays the lucky cell; confirming the top 3 after trial 3 finds (1, 1).
+    assert confirmed_steps_to_target(trials, LANDSCAPE, threshold=0.204) == 1200
     assert math.isinf(confirmed_steps_to_target(trials, LANDSCAPE, threshold=0.204, top=1))
     assert math.isinf(steps_to_target(trajectory(trials, LANDSCAPE, budget=10_000), threshold=0.204))
 
 
-@pytest.mark.parametrize("arm", search_efficiency.ARMS)
-def test_every_arm_searches_the_grid_within_its_step_budget(local_ray, tmp_path, arm: str) -> None:
+def test_the_surrogate_is_continuous_positive_and_never_better_than_the_best_cell() -> None:
+    cells = [0.1, 0.3, 1.0, 3.0]  # PCHIP needs four per axis
+    curves = {
+        (a, b): [[(1 + abs(i - 2) + abs(j - 2)) * scale * value for value in (0.9, 0.7, 0.5)] for scale in (0.8, 1.25)]
+        for i, a in enumerate(cells)
+        for j, b in enumerate(cells)
+    }
+    curves.update({(0.0, b): [[1.0, 1.0, 1.0]] * 2 for b in cells})  # λ = 0 is off the log range
+    surrogate = SurrogateLandscape(GridLandscape(steps=[100, 200, 300], curves=curves))
+
+    assert surrogate.bounds == ((0.1, 3.0), (0.1, 3.0))
+    (best_align, best_recon), best = surrogate.best
+    assert best == pytest.approx(0.5, rel=1e-6)  # cell (1, 1)'s geometric seed mean (0.8 × 1.25 = 1)
+    assert best_align == pytest.approx(1.0) and best_recon == pytest.approx(1.0)
+    assert surrogate.truth((3.0, 0.5)) > best
+    curve = surrogate.curve((3.0, 0.5), "0/(3.0, 0.5)/0")
+    assert len(curve) == 3 and all(value > 0 for value in curve)
+    assert curve == surrogate.curve((3.0, 0.5), "0/(3.0, 0.5)/0")  # seeded
+    assert 0 < surrogate.share_within(0.1) < 1
+
+
+@pytest.mark.parametrize("pruner", [{"name": "none"}, GATED])
+def test_the_plain_replay_spends_its_budget_on_recorded_curve_prefixes(pruner: dict) -> None:
+    budget = 6 * LANDSCAPE.steps[-1]
+
+    trials = replay_optuna(LANDSCAPE, pruner, seed=0, budget=budget)
+
+    for trial in trials:
+        assert any(
+            curve[: len(trial["observed"])] == trial["observed"] for curve in LANDSCAPE.curves[tuple(trial["cell"])]
+        )
+    assert sum(len(trial["observed"]) for trial in trials) * LANDSCAPE.steps[0] == budget
+
+
+def test_the_bridge_makes_the_same_trials_as_the_plain_replay(local_ray, tmp_path) -> None:
+    budget = 8 * LANDSCAPE.steps[-1]
+
+    through_bridge = run_search("weightsearch", LANDSCAPE, seed=0, budget=budget, workdir=tmp_path, pruner=GATED)
+
+    replayed = replay_optuna(LANDSCAPE, GATED, seed=0, budget=budget)
+    assert through_bridge == replayed
+    assert any(len(trial["observed"]) < len(LANDSCAPE.steps) for trial in replayed[:-1]), "nothing was pruned"
+
+
+@pytest.mark.parametrize("arm", RAY_ARMS[1:])  # the ASHA arms; RAY_ARMS[0] is the same search without a scheduler
+def test_every_ray_arm_searches_within_its_step_budget(local_ray, tmp_path, arm: str) -> None:
     budget = 3 * LANDSCAPE.steps[-1]
 
     trials = run_search(arm, LANDSCAPE, seed=0, budget=budget, workdir=tmp_path)
 
     assert trials, "no trial reported"
     for trial in trials:
-        cell = tuple(trial["cell"])
-        assert cell in LANDSCAPE.curves
-        # Each trial replays a prefix of one of its cell's recorded curves.
-        assert any(curve[: len(trial["observed"])] == trial["observed"] for curve in LANDSCAPE.curves[cell])
+        assert any(
+            curve[: len(trial["observed"])] == trial["observed"] for curve in LANDSCAPE.curves[tuple(trial["cell"])]
+        )
     spent = sum(len(trial["observed"]) for trial in trials) * LANDSCAPE.steps[0]
-    # The stopper ends the search at the first report past the budget.
-    assert budget <= spent < budget + LANDSCAPE.steps[-1]
+    assert budget <= spent < budget + LANDSCAPE.steps[-1]  # the stopper ends the search at the first report past it

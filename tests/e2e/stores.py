@@ -13,7 +13,7 @@ from weightsearch.tracking import names
 
 def assert_stores_agree(run_dir: Path, name: str, objective: str) -> None:
     """One child run per Optuna trial, with the trial's state, reason, retries and value, and per metric
-    exactly one point per step; the objective at exactly the steps of the trial's intermediate values."""
+    exactly one point per step; the objective at exactly the steps and values of the trial's intermediate values."""
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / 'optuna.db'}")
     client = MlflowClient(f"sqlite:///{run_dir / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(name)
@@ -33,7 +33,13 @@ def assert_stores_agree(run_dir: Path, name: str, objective: str) -> None:
         if trial.state.name == "COMPLETE":
             assert math.isclose(run.data.metrics[objective], trial.value, rel_tol=1e-6), where
         for key in run.data.metrics:
-            steps = [point.step for point in client.get_metric_history(run.info.run_id, key)]
+            history = client.get_metric_history(run.info.run_id, key)
+            steps = [point.step for point in history]
             assert len(steps) == len(set(steps)), (where, key, sorted(steps))
             if key == objective:
                 assert sorted(steps) == sorted(trial.intermediate_values), (where, steps)
+                for point in history:
+                    assert math.isclose(point.value, trial.intermediate_values[point.step], rel_tol=1e-6), (
+                        where,
+                        point,
+                    )

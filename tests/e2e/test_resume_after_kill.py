@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
-import yaml
+from cli_sweeps import EVAL_EVERY, LR_SPACE, STEPS, TPE, finish, finished, running_with_values, start, wait_for
+from cli_sweeps import load as _study
+from cli_sweeps import write_spec as _spec
 from mlflow.tracking import MlflowClient
 from stores import assert_stores_agree
 
@@ -21,77 +19,6 @@ from weightsearch.tracking import names
 from weightsearch.tracking.spool import Spool
 
 pytestmark = pytest.mark.e2e
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# The CLI's Ray workers import the test models (`resume_plugins`, which wraps `sweep_plugins`) from here.
-PYTHONPATH = os.pathsep.join([str(REPO_ROOT / "tests" / "e2e"), str(REPO_ROOT / "tests" / "search"), str(REPO_ROOT)])
-STEPS, EVAL_EVERY = 60, 10
-
-
-def _spec(tmp_path: Path, name: str, *, num_samples: int, space: dict, sampler: dict, options: dict) -> Path:
-    spec = {
-        "name": name,
-        "objective": {"metric": "val/main/mse", "mode": "min"},
-        "trial": {
-            "model": "resume_plugins:build",
-            "options": options,
-            "steps": STEPS,
-            "eval_every": EVAL_EVERY,
-            "batch_size": 8,
-            "diagnostics": False,
-        },
-        "space": space,
-        "sampler": sampler,
-        "pruner": {"name": "none"},
-        "budget": {"num_samples": num_samples, "max_concurrent": 2, "max_retries": 1},
-        "resources": {"cpu": 1, "gpu": 0},
-        "storage": {"path": str(tmp_path / "runs")},
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def _start(*arguments: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
-    command = [sys.executable, "-m", "weightsearch.cli", *arguments]
-    return subprocess.Popen(
-        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-
-
-def _finish(process: subprocess.Popen, timeout: float = 180) -> tuple[int, str, str]:
-    stdout, stderr = process.communicate(timeout=timeout)
-    return process.returncode, stdout, stderr
-
-
-def _study(tmp_path: Path, name: str) -> optuna.Study | None:
-    # Opening a SQLite study creates its tables: only once the sweep has (Ray's folder comes after the study).
-    if not (tmp_path / "runs" / name / "ray").exists():
-        return None
-    try:
-        return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'runs' / name / 'optuna.db'}")
-    except Exception:  # noqa: BLE001 - not created yet, or created this instant
-        return None
-
-
-def _wait_for(tmp_path: Path, name: str, condition, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        study = _study(tmp_path, name)
-        if study is not None and condition(study.get_trials(deepcopy=False)):
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for the sweep {name}")
-
-
-def _running_with_values(trials) -> bool:
-    return any(t.state.name == "RUNNING" and t.intermediate_values for t in trials)
-
-
-def _finished(count: int):
-    return lambda trials: sum(t.state.is_finished() for t in trials) >= count and _running_with_values(trials)
 
 
 def _check_complete(tmp_path: Path, name: str, num_samples: int) -> optuna.Study:
@@ -127,29 +54,25 @@ def _child_runs_per_trial(tmp_path: Path, name: str) -> dict[str, int]:
     return counts
 
 
-LR_SPACE = {"parameters": {"lr": {"float": [1.0e-3, 1.0e-2], "log": True}}}
-TPE = {"name": "tpe", "seed": 0, "options": {"n_startup_trials": 2}}
-
-
 def test_sigkill_twice_then_resume_and_extend(tmp_path):
     name = "killed"
     spec = _spec(tmp_path, name, num_samples=5, space=LR_SPACE, sampler=TPE, options={"step_sleep_s": 0.05})
     storage = str(tmp_path / "runs")
 
     # Kill 1: as soon as the first trial has reported (checkpointed) once.
-    run = _start("run", str(spec))
-    _wait_for(tmp_path, name, _running_with_values, run)
+    run = start("run", str(spec))
+    wait_for(tmp_path, name, running_with_values, run)
     kill_process_tree(run)
 
     # Kill 2: during the resume, once two trials have finished and another is mid-way.
-    resume = _start("resume", name, "--storage-path", storage)
-    _wait_for(tmp_path, name, _finished(2), resume)
+    resume = start("resume", name, "--storage-path", storage)
+    wait_for(tmp_path, name, finished(2), resume)
     kill_process_tree(resume)
     before = {t.number: t.value for t in _study(tmp_path, name).trials if t.state.name == "COMPLETE"}
     unfinished = [t.number for t in _study(tmp_path, name).trials if t.state.name == "RUNNING"]
     assert len(before) >= 2 and unfinished
 
-    code, stdout, stderr = _finish(_start("resume", name, "--storage-path", storage))
+    code, stdout, stderr = finish(start("resume", name, "--storage-path", storage))
     assert code == 0, stderr[-3000:]
     assert "sweep killed ended" in stdout and "interrupted" not in stdout
     study = _check_complete(tmp_path, name, 5)
@@ -163,7 +86,7 @@ def test_sigkill_twice_then_resume_and_extend(tmp_path):
         assert sorted(study.trials[number].intermediate_values) == list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
 
     # Extension: a larger --num-samples adds trials to the finished study.
-    code, stdout, stderr = _finish(_start("resume", name, "--storage-path", storage, "--num-samples", "6"))
+    code, stdout, stderr = finish(start("resume", name, "--storage-path", storage, "--num-samples", "6"))
     assert code == 0, stderr[-3000:]
     study = _check_complete(tmp_path, name, 6)
     assert {number: study.trials[number].value for number in before} == before
@@ -171,22 +94,29 @@ def test_sigkill_twice_then_resume_and_extend(tmp_path):
     assert_stores_agree(tmp_path / "runs" / name, name, "val/main/mse")
 
 
-def test_sigint_stops_gracefully_and_resumes_and_a_failing_trial_ends_fail_after_its_retry(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_stops_gracefully_and_resumes_and_a_failing_trial_ends_fail_after_its_retry(tmp_path, stop_signal):
     name = "interrupted"
     # Seed 0 draws 3 then None: trial 0 hits a NaN loss at step 3 every time it runs, trial 1 never.
     space = {"parameters": {"options.nan_at_step": {"choice": [None, 3]}}}
     random = {"name": "random", "seed": 0}
     spec = _spec(tmp_path, name, num_samples=3, space=space, sampler=random, options={"step_sleep_s": 0.05})
     storage = str(tmp_path / "runs")
-    run = _start("run", str(spec))
-    _wait_for(tmp_path, name, _running_with_values, run)
-    run.send_signal(signal.SIGINT)
-    code, stdout, stderr = _finish(run, timeout=120)
-    assert code == 0, stderr[-3000:]
-    assert f"continue with `weightsearch resume {name} --storage-path {storage}`" in stdout, stdout
+    run = start("run", str(spec))
+    wait_for(tmp_path, name, running_with_values, run)
+    run.send_signal(stop_signal)
+    code, stdout, stderr = finish(run, timeout=120)
+    resume_command = f"`weightsearch resume {name} --storage-path {storage}`"
+    assert code == 130, stderr[-3000:]
+    assert f"{stop_signal.name}: sweep {name} stops launching trials; the running ones stop now" in stderr, stderr
+    assert f"sweep {name} stopped; continue it with {resume_command}" in stdout.splitlines()[-1], stdout
+    # No stack dump, and not Ray's advice to restore its own snapshot.
+    assert "Traceback" not in stderr and "Tuner.restore" not in stdout + stderr, stderr[-3000:]
     assert any(t.state.name == "RUNNING" for t in _study(tmp_path, name).trials)
+    # Both stores were ended cleanly: the trials left RUNNING are RUNNING in MLflow, the others closed.
+    assert_stores_agree(tmp_path / "runs" / name, name, "val/main/mse")
 
-    code, stdout, stderr = _finish(_start("resume", name, "--storage-path", storage))
+    code, stdout, stderr = finish(start("resume", name, "--storage-path", storage))
     assert code == 0, stderr[-3000:]
     trials = _study(tmp_path, name).trials
     assert len(trials) == 3
@@ -211,8 +141,8 @@ def test_sigkill_while_only_the_last_trial_runs_then_resume(tmp_path):
     spec = _spec(tmp_path, name, num_samples=num_samples, space=LR_SPACE, sampler=TPE, options={"step_sleep_s": 0.1})
     storage = str(tmp_path / "runs")
 
-    run = _start("run", str(spec))
-    _wait_for(tmp_path, name, _finished(num_samples - 1), run)
+    run = start("run", str(spec))
+    wait_for(tmp_path, name, finished(num_samples - 1), run)
     kill_process_tree(run)
     trials = _study(tmp_path, name).trials
     before = {t.number: t.value for t in trials if t.state.name == "COMPLETE"}
@@ -220,7 +150,7 @@ def test_sigkill_while_only_the_last_trial_runs_then_resume(tmp_path):
     assert len(before) == num_samples - 1 and len(unfinished) == 1, [t.state.name for t in trials]
     _as_if_killed_before_the_mlflow_end(tmp_path, name, min(before))
 
-    code, stdout, stderr = _finish(_start("resume", name, "--storage-path", storage))
+    code, stdout, stderr = finish(start("resume", name, "--storage-path", storage))
     assert code == 0, stderr[-3000:]
     study = _check_complete(tmp_path, name, num_samples)
     assert {number: study.trials[number].value for number in before} == before

@@ -7,8 +7,9 @@ import time
 
 import optuna
 import pytest
+from cli_sweeps import LR_SPACE, finish, start
+from cli_sweeps import write_spec as _spec
 from stores import assert_stores_agree
-from test_resume_after_kill import LR_SPACE, _finish, _spec, _start
 
 from weightsearch.config import load_spec, spec_to_yaml
 
@@ -17,8 +18,14 @@ pytestmark = pytest.mark.e2e
 
 def test_two_resumes_started_together_one_drives_the_other_exits_2_naming_it(tmp_path):
     name, num_samples = "contended", 2
-    spec_file = _spec(tmp_path, name, num_samples=num_samples, space=LR_SPACE,
-                      sampler={"name": "random", "seed": 0}, options={"step_sleep_s": 0.0})
+    spec_file = _spec(
+        tmp_path,
+        name,
+        num_samples=num_samples,
+        space=LR_SPACE,
+        sampler={"name": "random", "seed": 0},
+        options={"step_sleep_s": 0.0},
+    )
     # A sweep created but not started (as after a kill before its first trial): either driver alone
     # would run both trials, so both together, unguarded, would run four.
     spec = load_spec(spec_file)
@@ -28,7 +35,7 @@ def test_two_resumes_started_together_one_drives_the_other_exits_2_naming_it(tmp
 
     storage = str(tmp_path / "runs")
     started = time.monotonic()
-    drivers = [_start("resume", name, "--storage-path", storage) for _ in range(2)]
+    drivers = [start("resume", name, "--storage-path", storage) for _ in range(2)]
     ends = {}
     while len(ends) < 2:
         for index, driver in enumerate(drivers):
@@ -36,7 +43,7 @@ def test_two_resumes_started_together_one_drives_the_other_exits_2_naming_it(tmp
                 ends[index] = time.monotonic() - started
         time.sleep(0.2)
         assert time.monotonic() - started < 240, "the sweep did not end"
-    results = [_finish(driver) for driver in drivers]
+    results = [finish(driver) for driver in drivers]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 2], [err[-2000:] for _, _, err in results]
     loser = next(index for index, (code, _, _) in enumerate(results) if code == 2)

@@ -57,3 +57,10 @@ def test_frames_are_upright_and_the_expert_moves_the_hand():
         assert np.linalg.norm(moved[:3] - state[:3]) > 1e-4
     finally:
         env.close()
+
+
+def test_without_write_nothing_is_written_and_a_missing_cache_is_collected_in_memory(tmp_path):
+    # What `weightsearch validate` does (it creates nothing on disk).
+    demonstrations = load_or_collect(SETTINGS, tmp_path / "cache", write=False)
+    assert not demonstrations.from_cache and len(demonstrations.images) > 0
+    assert not (tmp_path / "cache").exists()

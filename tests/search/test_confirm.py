@@ -140,9 +140,11 @@ def test_a_sweep_without_a_complete_trial_has_nothing_to_confirm(local_ray, tmp_
 def test_run_confirms_after_the_search_when_the_spec_asks(local_ray, tmp_path, capsys):
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump({**SPEC, "name": "confirmed", "budget": {"num_samples": 2, "max_concurrent": 2},
-                                    "confirm": {"top": 1, "seeds": 2}, "storage": {"path": str(tmp_path / "runs")}}))
+                                    "confirm": {"top": 1, "seeds": 2, "set": {"trial.steps": 4}},
+                                    "storage": {"path": str(tmp_path / "runs")}}))
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     assert "confirmation of confirmed: val/main/mse (minimize) on 2 paired seeds" in out
+    assert "at another scale than the search: trial.steps=4" in out  # the spec's target scale
     assert "main_only (baseline)" in out
     assert len(_confirm_units(load_spec(tmp_path / "runs" / "confirmed" / "spec.yaml"))) == 2 * 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import optuna
@@ -114,3 +115,69 @@ def test_storage_calls_are_retried_with_backoff_then_raise(monkeypatch):
     assert len(calls) == bridge_module.STORAGE_ATTEMPTS
     gaps = [later - earlier for earlier, later in zip(calls, calls[1:])]
     assert all(later > earlier for earlier, later in zip(gaps, gaps[1:]))
+
+
+def _spec_file(tmp_path, name: str):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\n"
+        "objective: {metric: val/main/mse, mode: min}\n"
+        "trial: {model: 'sweep_plugins:build', steps: 20, eval_every: 10, batch_size: 8}\n"
+        f"space: {SPACE}\n"
+        "budget: {num_samples: 2}\n"
+        f"storage: {{path: {tmp_path / 'runs'}}}\n"
+    )
+    return path
+
+
+def test_resume_with_an_unreachable_ray_address_exits_2_and_leaves_the_sweep_untouched(tmp_path, capsys):
+    from weightsearch.cli import main
+    from weightsearch.config import load_spec, spec_to_yaml
+
+    spec_file = _spec_file(tmp_path, "untouched")
+    spec = load_spec(spec_file)
+    spec.paths.dir.mkdir(parents=True)
+    spec.paths.spec_file.write_text(spec_to_yaml(spec))
+    optuna.create_study(storage=spec.optuna_url, study_name=spec.name, directions=spec.directions)
+    before = {path: path.read_bytes() for path in spec.paths.dir.rglob("*") if path.is_file()}
+
+    code = main(
+        [
+            "resume",
+            "untouched",
+            "--storage-path",
+            str(tmp_path / "runs"),
+            "--num-samples",
+            "5",
+            "--ray-address",
+            "127.0.0.1:9",
+        ]
+    )
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1 and "spec field 'ray.address'" in error, error
+    assert {path: path.read_bytes() for path in spec.paths.dir.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_first_interrupt_asks_for_a_graceful_stop_and_the_second_stops_at_once(tmp_path, capfd, monkeypatch, first):
+    from weightsearch.cli.sweep import _graceful_interrupts
+    from weightsearch.config import load_spec
+    from weightsearch.search import interrupt
+
+    spec_file = _spec_file(tmp_path, "stopping")
+    spec = load_spec(spec_file)
+    monkeypatch.setenv("TUNE_DISABLE_SIGINT_HANDLER", "0")  # restored after the test (the CLI sets it to 1)
+    try:
+        with _graceful_interrupts(spec):
+            os.kill(os.getpid(), first)
+            time.sleep(0.1)  # the handler runs in the main thread, between two bytecodes
+            assert interrupt.stop_requested() and interrupt.InterruptStopper().stop_all()
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT if first == signal.SIGTERM else signal.SIGTERM)
+                time.sleep(1.0)
+        message = capfd.readouterr().err
+        assert f"{first.name}: sweep stopping stops launching trials" in message
+        assert f"`weightsearch resume stopping --storage-path {tmp_path / 'runs'}`" in message
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        interrupt._requested.clear()  # the request is process-wide: later sweeps of this test process must run

@@ -20,7 +20,7 @@ from weightsearch.config import SweepSpec, TrialConfig, spec_to_yaml
 from weightsearch.search.bridge import OptunaBridge
 from weightsearch.search.optuna_factory import make_pruner, make_sampler
 from weightsearch.search.tuner import build_tuner
-from weightsearch.tracking import names
+from weightsearch.tracking import names, ui
 from weightsearch.tracking.query import open_sweep
 from weightsearch.tracking.recorder import MlflowSweepCallback, tracking_dir
 from weightsearch.tracking.spool import Spool
@@ -105,6 +105,7 @@ def test_one_parent_and_one_nested_child_per_trial(recorded_sweep):
     assert re.fullmatch(r"[\d.]+:\d+", tags["weightsearch.ray_address"])  # the GCS address of the local Ray
     assert {"weightsearch.version." + p for p in ("weightsearch", "ray", "optuna", "mlflow", "torch")} <= set(tags)
     assert json.loads(tags[names.OBJECTIVES]) == [{"metric": trainables.OBJECTIVE, "direction": "minimize"}]
+    assert "trial.lr" in json.loads(tags[names.SPACE_OVERRIDES])  # the base lr param is not what trials ran
     assert parent.data.params["budget.num_samples"] == "6"
     assert parent.data.params["objective.metric"] == trainables.OBJECTIVE
     # the best trial, from the study, on the parent
@@ -117,6 +118,10 @@ def test_one_parent_and_one_nested_child_per_trial(recorded_sweep):
     assert "spec.yaml" in artifacts
     assert plots == {f"plots/{n}.png" for n in ("optimization_history", "param_importances", "intermediate_values",
                                                  "pareto_front", "weight_trajectories")}
+
+    # MLflow's UI opens on the trials (runs view), each trial's values readable in the study
+    assert client.get_experiment(experiment.experiment_id).tags[ui.EXPERIMENT_KIND_TAG] == ui.MODEL_TRAINING_KIND
+    assert all(trial.user_attrs["value.lr"] == trial.user_attrs["params"]["lr"] for trial in study.trials)
 
     runs = children(client, parent.info.run_id, experiment.experiment_id)
     by_number = {int(run.data.tags["optuna.trial_number"]): run for run in runs}
@@ -217,7 +222,8 @@ def test_show_and_unknown_sweep(recorded_sweep, mlflow_server, capsys):
     spec, study, client, experiment, parents = recorded_sweep
     code, out, _ = cli(capsys, "show", "recorded", "--tracking-uri", mlflow_server.uri)
     assert code == 0
-    assert parents[0].info.run_id in out and f"#/experiments/{experiment.experiment_id}/runs/" in out
+    assert parents[0].info.run_id in out
+    assert f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning&viewStateShareKey=" in out
     assert "COMPLETE 3, PRUNED 2, FAIL 1, RUNNING 0 (total 6)" in out
     assert "fixed" in out
 
@@ -241,7 +247,7 @@ def test_sqlite_default_in_the_run_directory(local_ray, tmp_path, capsys):
     assert code == 2 and "--storage-path" in err
 
 
-def test_server_outage_mid_sweep_loses_nothing(local_ray, mlflow_server, tmp_path, monkeypatch):
+def test_server_outage_mid_sweep_loses_nothing(local_ray, mlflow_server, tmp_path, monkeypatch, caplog):
     # Fail fast instead of MLflow's minutes of retries, so the outage is seen within the test's time.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
@@ -259,27 +265,38 @@ def test_server_outage_mid_sweep_loses_nothing(local_ray, mlflow_server, tmp_pat
             if experiment and client.search_runs([experiment.experiment_id], "metrics.`val/action/mse` > 0"):
                 break
             time.sleep(0.3)
+        events.append(("stopping", time.time() * 1000))  # refusing connections from the stop's first moment
         mlflow_server.stop()
-        events.append("stopped")
         time.sleep(4)  # trials keep reporting, and the next trial starts, while MLflow is away
+        events.append(("restarting", time.time() * 1000))
         mlflow_server.start()
-        events.append("restarted")
 
     outage = threading.Thread(target=stop_and_restart)
     outage.start()
-    run_sweep(spec, trainables.slow_trainable)
+    with caplog.at_level("WARNING", logger="weightsearch.tracking.writer"):
+        run_sweep(spec, trainables.slow_trainable)
     outage.join()
-    assert events == ["stopped", "restarted"]
+    [(stopping, down_from), (restarting, down_until)] = events
+    assert (stopping, restarting) == ("stopping", "restarting")
 
     experiment = client.get_experiment_by_name("outage")
     parent = client.search_runs([experiment.experiment_id], filter_string="tags.`weightsearch.kind` = 'sweep'")[0]
     runs = children(client, parent.info.run_id, experiment.experiment_id)
     assert sorted(int(run.data.tags["optuna.trial_number"]) for run in runs) == [0, 1, 2]
+    reported_while_down = 0
     for run in runs:
         number = int(run.data.tags["optuna.trial_number"])
         history = client.get_metric_history(run.info.run_id, "val/action/mse")
         assert sorted(m.step for m in history) == list(range(1, steps + 1)), number
         assert run.data.tags["weightsearch.trial_state"] == "COMPLETE"
+        # A point's timestamp is its report's time on the driver, not the time MLflow got it.
+        reported_while_down += sum(down_from < m.timestamp < down_until for m in history)
+    # The outage overlapped the trials' reports (0.6 s a step, 4 s down): the writer found MLflow unreachable
+    # while they came, kept them, and sent them once it was back.
+    assert reported_while_down >= 3, (reported_while_down, down_until - down_from)
+    warnings = [(record.created * 1000, record.getMessage()) for record in caplog.records]
+    assert any(down_from < at < down_until and "is unreachable" in message for at, message in warnings), warnings
+    assert any(at > down_until and re.search(r"reachable again: sending [1-9]", message) for at, message in warnings)
     assert parent.info.status == "FINISHED"
     assert Spool(tracking_dir(spec.paths.dir) / "spool.jsonl").read() == []
 

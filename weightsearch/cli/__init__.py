@@ -12,10 +12,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from weightsearch.cli import cluster, confirm, results, sweep, train
+from weightsearch.cli import cluster, confirm, results, suggest, sweep, train
 from weightsearch.errors import UserError
 
-_GROUPS = (train, sweep, confirm, results, cluster)
+_GROUPS = (train, sweep, confirm, suggest, results, cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:

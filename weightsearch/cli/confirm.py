@@ -40,6 +40,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 def confirm_command(args: argparse.Namespace) -> int:
     """Plan (every input checked before anything runs), train what is missing, record in MLflow, print."""
+    from weightsearch.cli.sweep import quiet_library_logs
     from weightsearch.config import load_spec
 
     paths = RunPaths.of(args.name, args.storage_path)
@@ -50,6 +51,7 @@ def confirm_command(args: argparse.Namespace) -> int:
     overrides = [f"tracking.uri={json.dumps(args.tracking_uri)}"] if args.tracking_uri else []
     overrides += [f"ray.address={json.dumps(args.ray_address)}"] if args.ray_address else []
     spec = load_spec(paths.spec_file, overrides)
+    quiet_library_logs()
     report = confirm_sweep(spec, top=args.top, seeds=args.seeds, baselines=args.baseline, changes=args.overrides)
     if args.format == "json":
         print(without_password(json.dumps(report.to_json(), indent=2)))
@@ -80,13 +82,15 @@ def confirm_sweep(
     section = spec.confirm
     top = top if top is not None else (section.top if section else 3)
     seeds = seeds if seeds is not None else (section.seeds if section else 8)
+    # The spec's target scale, then the command line's --set (a key set twice takes the command line's value).
+    changes = [*(section.scale_settings() if section else []), *(changes or [])]
     try:
         study = optuna.load_study(study_name=spec.name, storage=study_storage(spec.optuna_url))
     except KeyError:
         raise UserError(f"sweep {spec.name!r}: its study is not in {spec.optuna_url}; nothing to confirm") from None
     check = check_spec(spec)
     plan = plan_confirmation(
-        spec, study, top=top, seeds=seeds, baselines=baselines, changes=changes or [], tasks=check.tasks,
+        spec, study, top=top, seeds=seeds, baselines=baselines, changes=changes, tasks=check.tasks,
         model_baselines=check.baselines,
     )
     check_tracking_uri(spec.tracking_uri)
@@ -126,4 +130,16 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"  {entry['label']:<20} " + " ".join(f"{value:.4g}" for value in entry["summary"]["values"]) + search)
     for label, why in report["incomplete"].items():
         lines.append(f"not confirmed: {label}: {why}")
+    agreement = report.get("rank_agreement")
+    if agreement is not None:
+        verdict = (
+            f"the search's best ({agreement['search_best']}) is the confirmed best"
+            if agreement["search_best_is_confirmed_best"]
+            else f"the search's best ({agreement['search_best']}) is not the confirmed best ({agreement['confirmed_best']})"
+        )
+        lines.append(
+            f"rank agreement, search vs confirmed ({agreement['configurations']} searched configurations): "
+            f"Spearman ρ = {agreement['rho']:.2f} [95% bootstrap CI over seeds {agreement['ci_low']:.2f}, "
+            f"{agreement['ci_high']:.2f}]; {verdict}"
+        )
     return lines

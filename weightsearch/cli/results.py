@@ -102,6 +102,7 @@ def _confirmed_cells(confirmation: dict[str, Any] | None, number: int) -> tuple[
 def show_command(args: argparse.Namespace) -> int:
     """Print sweep ``args.name``'s parent run, its trials per state and a per-strategy summary."""
     from weightsearch.tracking import names
+    from weightsearch.tracking.connection import is_remote
     from weightsearch.tracking.query import (
         open_sweep,
         state_counts,
@@ -118,8 +119,12 @@ def show_command(args: argparse.Namespace) -> int:
     console.print(f"tracking URI {without_password(sweep.location.tracking_uri)}")
     console.print(f"experiment   {sweep.location.experiment} (id {sweep.experiment_id})")
     console.print(f"parent run   {sweep.parent.info.run_id} ({sweep.parent.info.status})")
-    if sweep.url:
-        console.print(f"URL          {sweep.url}")
+    # soft_wrap: a command or URL broken over lines cannot be copied
+    if is_remote(sweep.location.tracking_uri):
+        console.print(f"MLflow UI    {sweep.url}", soft_wrap=True)
+    else:
+        console.print(f"MLflow UI    mlflow ui --backend-store-uri {sweep.location.tracking_uri}", soft_wrap=True)
+        console.print(f"             then {sweep.url}", soft_wrap=True)
     console.print(f"objective    {', '.join(f'{metric} ({direction})' for metric, direction in objectives)}")
     counts = state_counts(runs)
     console.print("trials       " + ", ".join(f"{state} {count}" for state, count in counts.items()) + f" (total {len(runs)})")

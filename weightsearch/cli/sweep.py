@@ -1,14 +1,15 @@
 """The sweep commands: `validate`, `run`, `resume`, `status` (their parsers and handlers).
 
-`run` and `resume` stop gracefully: the first Ctrl-C (or SIGTERM) stops launching trials and ends
-the sweep with every unfinished trial left RUNNING in the study, the second stops at once; either
-way `weightsearch resume` continues it.
+`run` and `resume` stop gracefully: the first Ctrl-C (or SIGTERM) stops launching trials, stops the
+running ones at their last checkpoint (left RUNNING in the study) and ends both stores cleanly, the
+second stops at once; either way the exit code is 130 and `weightsearch resume` continues the sweep.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import signal
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from weightsearch.contracts import DEFAULT_STORAGE_ROOT, SWEEP_FLAGS, RunPaths
+from weightsearch.contracts import DEFAULT_STORAGE_ROOT, ENV_VALIDATING, SWEEP_FLAGS, RunPaths
 from weightsearch.errors import UserError
 from weightsearch.redact import without_password
 
@@ -88,7 +89,11 @@ def validate_command(args: argparse.Namespace) -> int:
     from weightsearch.search.optuna_factory import make_pruner, make_sampler
 
     spec = load_spec(args.spec, overrides_from_args(args))
-    check = check_spec(spec)
+    os.environ[ENV_VALIDATING] = "1"  # model factories write no cache: validate creates nothing
+    try:
+        check = check_spec(spec)
+    finally:
+        del os.environ[ENV_VALIDATING]
     make_sampler(spec)
     make_pruner(spec)
     print("\n".join([f"{args.spec}: valid", *_validated_spec_lines(spec, check.tasks)]))
@@ -105,6 +110,8 @@ def _validated_spec_lines(spec: SweepSpec, tasks: tuple[str, ...]) -> list[str]:
     if spec.sampler.name == "grid":
         sampler += f", {math.prod(len(values) for values in spec.space.grid_search_space().values())} grid points"
     pruner = spec.pruner.name + (f" ({listed(spec.pruner.options)})" if spec.pruner.options else "")
+    if spec.pruner.calibrate is not None:
+        pruner += f", acting only at calibrated steps ({listed(spec.pruner.calibrate.model_dump())})"
     budget, trial = spec.budget, spec.trial
     time_limit = f"at most {budget.time_budget_s:g} s" if budget.time_budget_s else "no time limit"
     return [
@@ -161,32 +168,69 @@ def _drive(spec: SweepSpec, sweep: Callable[[], SweepResult], recorder: MlflowSw
     ``recorder`` reconciles MLflow with the study when Ray runs; a resume that ran nothing (every trial
     finished, or the time budget spent) is reconciled here.
     """
+    from weightsearch.search.interrupt import stop_requested
+
+    quiet_library_logs()
     try:
-        with _sigterm_as_interrupt():
+        with _graceful_interrupts(spec):
             result = sweep()
             if recorder.writer is None:
                 from weightsearch.tracking.reconcile import reconcile_sweep
 
                 reconcile_sweep(spec)
-            complete = _print_result(spec, result)
-            if spec.confirm is not None and complete:
+            complete = _print_result(spec, result, recorder.ui_url)
+            if spec.confirm is not None and complete and not stop_requested():
                 from weightsearch.cli.confirm import confirm_sweep, report_lines
 
                 print(without_password("\n".join(report_lines(confirm_sweep(spec).to_json()))))
     except KeyboardInterrupt:
-        print(f"sweep {spec.name} stopped; continue it with `{_resume_hint(spec)}`")
+        # The second signal: Ray is shut down and the lease released on the way out; the stores are
+        # reconciled when the sweep is resumed.
+        print(f"sweep {spec.name} stopped at once; continue it with `{_resume_hint(spec)}`", flush=True)
+        return INTERRUPTED_EXIT_CODE
+    if stop_requested():
+        print(f"sweep {spec.name} stopped; continue it with `{_resume_hint(spec)}`", flush=True)
         return INTERRUPTED_EXIT_CODE
     return 0
 
 
+def quiet_library_logs() -> None:
+    """Keep Optuna's and MLflow's INFO lines (each tell, each study created, database set-up) out of the
+    sweep's progress table; their warnings still show."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM becomes SIGINT, so that Ray Tune stops gracefully (it handles only SIGINT) and a second one stops at once."""
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(os.getpid(), signal.SIGINT))
+def _graceful_interrupts(spec: SweepSpec) -> Iterator[None]:
+    """The first SIGINT or SIGTERM stops the sweep gracefully (no new trial; the running ones stop now, resumable
+    from their last checkpoint; both stores closed), the second at once (KeyboardInterrupt).
+
+    Ray Tune's own SIGINT handler is turned off (TUNE_DISABLE_SIGINT_HANDLER, read when a Tuner runs): it
+    would end the sweep on the first signal and advise ``Tuner.restore``, which a sweep must never use.
+    """
+    from weightsearch.search.interrupt import request_stop, stop_requested
+
+    def interrupt(signum: int, frame: object) -> None:
+        if stop_requested():
+            raise KeyboardInterrupt
+        request_stop()
+        # os.write, not print: a handler that prints while the interrupted code prints raises.
+        os.write(
+            2,
+            f"\n{signal.Signals(signum).name}: sweep {spec.name} stops launching trials; the running ones stop now "
+            f"and continue from their last checkpoint with `{_resume_hint(spec)}`. Again to stop at once.\n".encode(),
+        )
+
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _resume_hint(spec: SweepSpec) -> str:
@@ -194,8 +238,10 @@ def _resume_hint(spec: SweepSpec) -> str:
     return f"weightsearch resume {spec.name}{root}"
 
 
-def _print_result(spec: SweepSpec, result: SweepResult) -> bool:
-    """Print where the sweep lives and what its study holds; True when every trial of the budget finished."""
+def _print_result(spec: SweepSpec, result: SweepResult, ui_url: str | None) -> bool:
+    """Print where the sweep lives and what its study holds; True when every trial of the budget finished.
+
+    ``ui_url``: the sweep's trials in MLflow's UI (None when the sweep's end did not reach MLflow)."""
     from weightsearch.search.summary import summary_lines
 
     minutes, seconds = divmod(int(result.elapsed_s), 60)
@@ -210,6 +256,9 @@ def _print_result(spec: SweepSpec, result: SweepResult) -> bool:
         f"         weightsearch best {result.name}{root}",
         f"         weightsearch status {result.name}{root}",
     ]
+    if ui_url:
+        local = not result.tracking_uri.startswith(("http://", "https://"))
+        lines += [f"         mlflow ui --backend-store-uri {result.tracking_uri}"] * local + [f"         {ui_url}"]
     finished = sum(count for state, count in result.summary.counts.items() if state in ("COMPLETE", "PRUNED", "FAIL"))
     complete = not result.summary.counts.get("RUNNING") and finished >= spec.budget.num_samples
     if not complete:
@@ -254,4 +303,4 @@ def sweep_status(name: str, storage_path: str | None) -> StudySummary:
         study = optuna.load_study(study_name=spec.name, storage=url)
     except KeyError:
         raise UserError(f"sweep {name!r}: its study is not in {url}; the sweep stopped before creating it") from None
-    return summarize(study, url, spec.metrics)
+    return summarize(study, url, spec.metrics, calibrated=spec.pruner.calibrate is not None)

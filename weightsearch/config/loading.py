@@ -140,8 +140,10 @@ def _apply_override(data: dict[str, Any], override: str, spec_dir: Path) -> None
         section = data.get(keys[0])
         if isinstance(section, dict) and section.get("name") != value:
             # Another sampler or pruner takes other options: it starts from its own defaults (a later
-            # --set sampler.options.X=... still applies).
+            # --set sampler.options.X=... still applies); `none` has no calibration gate either.
             section.pop("options", None)
+            if value == "none":
+                section.pop("calibrate", None)
     node = data
     for index, part in enumerate(keys[:-1]):
         child = node.get(part)

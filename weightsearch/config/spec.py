@@ -7,12 +7,13 @@
     trial: {model: reference, options: {size: tiny}, steps: 300, eval_every: 50}   # a TrialConfig
     space: adaptive.yaml             # a space file, or the space inline (see weightsearch.config.space)
     sampler: {name: tpe, seed: 0, options: {n_startup_trials: 4}}
-    pruner: {name: median, options: {n_warmup_steps: 100}}
+    pruner: {name: median, options: {n_warmup_steps: 100}}   # + calibrate: {min_complete: 6, min_rho: 0.8}
     budget: {num_samples: 10, max_concurrent: 2, time_budget_s: null, max_retries: 1}
     resources: {cpu: 1, gpu: 0}      # per trial
     storage: {path: ws-runs, optuna_url: null}       # null: SQLite in the run directory
     tracking: {uri: null, experiment: null}          # null: SQLite in the run directory; the sweep name
     ray: {address: null}             # null: start a local Ray
+    confirm: {top: 3, seeds: 8, set: {trial.steps: 800}}   # after `run`: the best re-trained on fresh seeds (at this scale)
 
 This module is the schema alone; reading files and ``--set`` overrides is
 :mod:`weightsearch.config.loading`, building Optuna's sampler and pruner and the checks against the
@@ -21,15 +22,16 @@ model are in :mod:`weightsearch.search`.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from weightsearch.config.errors import FieldError
+from weightsearch.config.errors import FieldError, model_at
 from weightsearch.config.space import SearchSpace
-from weightsearch.config.trial import TrialConfig, with_fields
+from weightsearch.config.trial import TrialConfig, with_changes, with_fields
 from weightsearch.contracts import DEFAULT_STORAGE_ROOT, RunPaths
 
 logger = logging.getLogger(__name__)
@@ -77,13 +79,33 @@ class SamplerSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class CalibrateSpec(BaseModel):
+    """Gate the pruner: it may stop a trial only at steps where ``min_complete`` finished trials give
+    Spearman ρ ≥ ``min_rho`` between their value there and their final objective."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_complete: int = Field(6, ge=3, le=1_000_000, strict=True)
+    min_rho: float = Field(0.8, ge=-1.0, le=1.0, allow_inf_nan=False)
+
+
 class PrunerSpec(BaseModel):
-    """Optuna pruner by name; ``options`` are its constructor's keyword arguments (``patient`` wraps a pruner)."""
+    """Optuna pruner by name; ``options`` are its constructor's keyword arguments (``patient`` wraps a
+    pruner); ``calibrate`` gates it by the agreement of early and final rankings."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: PrunerName = "median"
     options: dict[str, Any] = Field(default_factory=dict)
+    calibrate: CalibrateSpec | None = None
+
+    @model_validator(mode="after")
+    def _calibrate_a_pruner(self) -> PrunerSpec:
+        if self.name == "none" and self.calibrate is not None:
+            raise FieldError(
+                ("calibrate",), "pruner 'none' prunes nothing to calibrate; remove calibrate or name a pruner"
+            )
+        return self
 
 
 class Budget(BaseModel):
@@ -151,12 +173,35 @@ class RayConfig(BaseModel):
 
 
 class ConfirmSpec(BaseModel):
-    """After the search, re-train the ``top`` configurations and the baselines on ``seeds`` fresh paired seeds."""
+    """After the search, re-train the ``top`` configurations and the baselines on ``seeds`` fresh paired seeds,
+    at the search's scale or at the one ``set`` names (``trial.KEY: value``, as ``confirm --set trial.KEY=VALUE``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     top: int = Field(3, ge=1, le=100)
     seeds: int = Field(8, ge=2, le=1000, description="At least 2: an interval needs two seeds.")
+    set: dict[str, Any] = Field(
+        default_factory=dict, description="Trial settings of the target scale, e.g. trial.steps: 800."
+    )
+
+    @field_validator("set")
+    @classmethod
+    def _trial_fields(cls, changes: dict[str, Any]) -> dict[str, Any]:
+        for key in changes:
+            head, *path = key.split(".")
+            if head != "trial" or not path or not all(path):
+                raise FieldError((key,), "write trial.KEY: value, e.g. trial.steps: 800")
+            for index, part in enumerate(path):
+                model = model_at(TrialConfig, path[:index])
+                if model is None:  # inside a free mapping (options): the model checks its own keys
+                    break
+                if part not in model.model_fields:
+                    raise FieldError((key,), f"the trial has no field {part!r}; valid: {', '.join(model.model_fields)}")
+        return changes
+
+    def scale_settings(self) -> list[str]:
+        """``set`` as ``confirm --set`` arguments (``trial.KEY=VALUE``; JSON values read back as YAML)."""
+        return [f"{key}={json.dumps(value)}" for key, value in self.set.items()]
 
 
 class SweepSpec(BaseModel):
@@ -221,8 +266,19 @@ class SweepSpec(BaseModel):
                 self.baseline_trial(name)
             except ValueError as error:
                 raise FieldError(("baselines", name), str(error)) from None
+        if self.confirm is not None:
+            try:
+                with_changes(self.trial, {key.removeprefix("trial."): value for key, value in self.confirm.set.items()})
+            except ValueError as error:
+                raise FieldError(("confirm", "set"), f"the target scale gives an invalid trial: {error}") from None
         if self.tracking.experiment is None:
             self.tracking = self.tracking.model_copy(update={"experiment": self.name})
+        if self.is_multi_objective and self.pruner.calibrate is not None:
+            raise FieldError(
+                ("pruner", "calibrate"),
+                f"calibration ranks one objective, the spec has {len(self.objective)}; remove calibrate "
+                "(a multi-objective study is not pruned)",
+            )
         if self.is_multi_objective and self.pruner.name != "none":
             logger.warning(
                 "warning: pruner %r is off: Optuna prunes single-objective studies only (objective has %d metrics)",

@@ -81,6 +81,27 @@ def with_fields(base: TrialConfig, fields: Mapping[str, Any]) -> TrialConfig:
         raise ValueError(format_validation_error(error, "field", root=TrialConfig)) from None
 
 
+def with_changes(base: TrialConfig, changes: Mapping[str, Any]) -> TrialConfig:
+    """``base`` with dotted ``changes`` (``steps``, ``options.size``: into mappings) set, e.g. another scale.
+
+    Raises:
+        ValueError: one line naming the field, when the result is not a valid trial.
+    """
+    data = base.model_dump()
+    for key, value in changes.items():
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[leaf] = value
+    try:
+        return TrialConfig.model_validate(data)
+    except ValidationError as error:
+        raise ValueError(format_validation_error(error, "field", root=TrialConfig)) from None
+
+
 def load_trial_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrialConfig:
     """Load ``path`` (YAML mapping), apply top-level ``overrides`` (e.g. the CLI's ``--steps``), validate."""
     path = Path(path)

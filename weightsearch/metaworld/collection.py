@@ -63,15 +63,22 @@ class Demonstrations:
     from_cache: bool
 
 
-def load_or_collect(settings: CollectionSettings, cache_dir: Path | None = None) -> Demonstrations:
+def load_or_collect(
+    settings: CollectionSettings, cache_dir: Path | None = None, *, write: bool = True
+) -> Demonstrations:
     """Read the demonstrations for ``settings`` from the cache, collecting and writing them first if absent.
 
     A lock file makes concurrent trials of a sweep wait for the one that collects instead of
-    collecting again; the cache file appears atomically (written aside, then renamed).
+    collecting again; the cache file appears atomically (written aside, then renamed). With ``write``
+    false (`weightsearch validate`) nothing is written: a missing cache is collected in memory only.
     """
     directory = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{settings.key()}.npz"
+    if not write:
+        if path.exists():
+            return _read(path, from_cache=True)
+        return _demonstrations(collect(settings), from_cache=False)
+    directory.mkdir(parents=True, exist_ok=True)
     with open(directory / f"{settings.key()}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
@@ -135,6 +142,10 @@ def collect(settings: CollectionSettings) -> dict[str, np.ndarray]:
 def _read(path: Path, *, from_cache: bool) -> Demonstrations:
     with np.load(path) as data:
         arrays = {name: data[name] for name in data.files}
+    return _demonstrations(arrays, from_cache=from_cache)
+
+
+def _demonstrations(arrays: dict[str, np.ndarray], *, from_cache: bool) -> Demonstrations:
     return Demonstrations(
         **{name: value for name, value in arrays.items() if name != "collection_seconds"},
         collection_seconds=float(arrays["collection_seconds"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import torch
 
+from weightsearch.contracts import ENV_VALIDATING
 from weightsearch.errors import UserError
 from weightsearch.metaworld.collection import CollectionSettings, load_or_collect
 from weightsearch.metaworld.data import MetaWorldBatch, MetaWorldData
@@ -89,7 +91,9 @@ def build_metaworld(
     # Now, not at the final rollout after a long training: a missing renderer is a setup error.
     check_renderer()
     device = torch.device(device)
-    demonstrations = load_or_collect(settings, Path(cache_dir).expanduser() if cache_dir else None)
+    demonstrations = load_or_collect(
+        settings, Path(cache_dir).expanduser() if cache_dir else None, write=os.environ.get(ENV_VALIDATING) != "1"
+    )
     data = MetaWorldData(demonstrations, settings.tasks, seed=seed, batch_size=batch_size, device=device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

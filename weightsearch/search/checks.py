@@ -50,7 +50,7 @@ def check_spec(spec: SweepSpec) -> SpecCheck:
             examples = sorted(name for name in metrics if name.startswith("val/") and "/loss/" not in name)
             raise UserError(
                 f"spec field '{field}': the trial never reports {metric!r}; use e.g. {', '.join(examples[:6])} "
-                f"(or any of the {len(metrics)} train/ and val/ metrics in the README)"
+                f"(or any other of the {len(metrics)} metrics this trial reports: README, 'Metric names')"
             )
     return SpecCheck(tuple(components.tasks), metrics, dict(components.baselines))
 

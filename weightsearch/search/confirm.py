@@ -13,9 +13,17 @@ from ray import tune
 from weightsearch.config import SweepSpec
 from weightsearch.contracts import CONFIG_TRIAL
 from weightsearch.search.confirm_plan import Candidate, ConfirmationPlan, Unit, scale_fingerprint
+from weightsearch.search.interrupt import InterruptStopper
 from weightsearch.search.trainable import run_trial
 from weightsearch.search.tuner import sweep_cluster
-from weightsearch.stats import PairedComparison, SeedSummary, compare_paired, summarize_seeds
+from weightsearch.stats import (
+    PairedComparison,
+    RankAgreement,
+    SeedSummary,
+    compare_paired,
+    rank_agreement,
+    summarize_seeds,
+)
 
 _UNIT = "unit"  # the config key naming a unit's study attribute
 
@@ -51,6 +59,35 @@ class ConfirmationReport:
     ranked: list[ConfirmedCandidate]
     incomplete: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def searched(self) -> list[ConfirmedCandidate]:
+        """The confirmed searched configurations, best confirmed first."""
+        return [confirmed for confirmed in self.ranked if not confirmed.candidate.is_baseline]
+
+    def agreement(self) -> RankAgreement | None:
+        """ρ between the search's ranking and the confirmed one, with at least 3 confirmed searched configurations."""
+        searched = self.searched
+        if len(searched) < 3:
+            return None
+        return rank_agreement(
+            [confirmed.candidate.search_value for confirmed in searched],
+            [confirmed.summary.values for confirmed in searched],
+        )
+
+    def agreement_json(self) -> dict[str, Any] | None:
+        agreement = self.agreement()
+        if agreement is None:
+            return None
+        searched = self.searched
+        sign = 1 if self.plan.minimize else -1
+        search_best = min(searched, key=lambda confirmed: sign * confirmed.candidate.search_value)
+        return {
+            **agreement.to_json(),
+            "search_best": search_best.candidate.label,
+            "confirmed_best": searched[0].candidate.label,
+            "search_best_is_confirmed_best": search_best is searched[0],
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "sweep": self.sweep,
@@ -62,6 +99,7 @@ class ConfirmationReport:
             "fingerprint": scale_fingerprint(self.plan.scale),
             "configurations": [confirmed.to_json() for confirmed in self.ranked],
             "incomplete": self.incomplete,
+            "rank_agreement": self.agreement_json(),
         }
 
 
@@ -156,6 +194,7 @@ def _tuner(spec: SweepSpec, study: optuna.Study, plan: ConfirmationPlan, units: 
             name=f"confirm-{scale_fingerprint(plan.scale)}",
             storage_path=str(spec.paths.ray_dir),
             callbacks=[_UnitRecorder(study, plan, units)],
+            stop=InterruptStopper(),
             verbose=0,
             failure_config=tune.FailureConfig(fail_fast=False, max_failures=spec.budget.max_retries),
         ),

@@ -12,10 +12,9 @@ from typing import Any
 import optuna
 import yaml
 from optuna.trial import TrialState
-from pydantic import ValidationError
 
-from weightsearch.config import SweepSpec, TrialConfig, format_validation_error
-from weightsearch.config.trial import with_fields
+from weightsearch.config import SweepSpec, TrialConfig
+from weightsearch.config.trial import with_changes, with_fields
 from weightsearch.contracts import ATTR_PARAMS, STUDY_ATTR_CONFIRM
 from weightsearch.errors import UserError
 
@@ -171,16 +170,7 @@ def _scale(changes: Sequence[str]) -> dict[str, Any]:
 
 def _at_scale(trial: TrialConfig, scale: Mapping[str, Any]) -> TrialConfig:
     """``trial`` with the scale's changes (dotted keys reach into mappings such as ``options.size``)."""
-    data = trial.model_dump()
-    for key, value in scale.items():
-        node = data
-        *parents, leaf = key.split(".")
-        for part in parents:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[leaf] = value
     try:
-        return TrialConfig.model_validate(data)
-    except ValidationError as error:
-        raise UserError(format_validation_error(error, "--set trial field", root=TrialConfig)) from None
+        return with_changes(trial, scale)
+    except ValueError as error:
+        raise UserError(f"--set trial {error}") from None

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from weightsearch.config import PrunerSpec, SweepSpec, format_validation_error
 from weightsearch.errors import UserError
+from weightsearch.search.calibration import CalibratedPruner
 
 # Optuna samplers and pruners. Options are the constructor's keyword arguments, checked against its
 # signature so that a typo is a one-line error listing the valid names. Arguments that take Python
@@ -57,8 +58,13 @@ def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
-    """The spec's pruner (``none`` for a multi-objective spec, which the spec already enforces)."""
-    return _pruner(spec.pruner, "pruner")
+    """The spec's pruner (``none`` for a multi-objective spec, which the spec already enforces), gated
+    by a :class:`CalibratedPruner` when the section has ``calibrate``."""
+    pruner = _pruner(spec.pruner, "pruner")
+    calibrate = spec.pruner.calibrate
+    if calibrate is None:
+        return pruner
+    return CalibratedPruner(pruner, min_complete=calibrate.min_complete, min_rho=calibrate.min_rho)
 
 
 def _pruner(section: PrunerSpec, field: str) -> optuna.pruners.BasePruner:
@@ -82,6 +88,8 @@ def _wrapped_pruner(section: Any, field: str) -> optuna.pruners.BasePruner:
     except ValidationError as error:
         message = format_validation_error(error, "spec field", prefix=field.split("."), root=PrunerSpec)
         raise UserError(message) from None
+    if wrapped.calibrate is not None:
+        raise UserError(f"spec field '{field}.calibrate': calibrate the outer pruner instead (pruner.calibrate)")
     return _pruner(wrapped, field)
 
 

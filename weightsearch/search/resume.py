@@ -49,6 +49,7 @@ from weightsearch.search.trainable import with_resources
 from weightsearch.search.tuner import (
     SweepResult,
     build_tuner,
+    check_ray_address,
     study_storage,
     sweep_cluster,
     sweep_result,
@@ -59,6 +60,8 @@ from weightsearch.trial.checkpoint import STATE_FILE, load_checkpoint
 def resume_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) -> SweepResult:
     """Run sweep ``spec`` (read back from its run directory) until its study holds ``num_samples`` finished trials."""
     paths = spec.paths
+    # Before the study, the lease or spec.yaml are touched: a wrong address leaves the sweep as it was.
+    check_ray_address(spec)
     try:
         study = optuna.load_study(
             study_name=spec.name,

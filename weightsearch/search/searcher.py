@@ -23,6 +23,7 @@ from weightsearch.contracts import (
     CONFIG_RESUME_FROM,
     CONFIG_TRIAL,
     CONFIG_TRIAL_NUMBER,
+    readable_values,
 )
 from weightsearch.search.bridge import OptunaBridge, StorageUnavailable
 
@@ -73,6 +74,8 @@ class OptunaSearcher(Searcher):
             raise
         # The study then shows the TrialConfig paths (Optuna's own names are prefixed or coordinates).
         trial.set_user_attr(ATTR_PARAMS, params)
+        for name, value in readable_values(resolved.strategy, resolved.strategy_params, params).items():
+            trial.set_user_attr(name, value)  # what optuna-dashboard shows: λ and the other values by name
         return {
             CONFIG_TRIAL_NUMBER: trial.number,
             CONFIG_PARAMS: params,

@@ -6,8 +6,11 @@ before the run directory or the study exists, so a bad input writes nothing.
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,6 +21,7 @@ from typing import Any
 import optuna
 import ray
 from ray import tune
+from ray.tune.stopper import CombinedStopper
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -27,6 +31,7 @@ from weightsearch.errors import UserError
 from weightsearch.search.bridge import OptunaBridge, StorageRetry, TrialRetries
 from weightsearch.search.budget import TimeBudget
 from weightsearch.search.checks import check_spec
+from weightsearch.search.interrupt import InterruptStopper
 from weightsearch.search.lease import driver_lease
 from weightsearch.search.optuna_factory import make_pruner, make_sampler
 from weightsearch.search.progress import SweepProgress
@@ -36,6 +41,9 @@ from weightsearch.search.summary import StudySummary, summarize
 from weightsearch.search.trainable import with_resources
 
 RAY_CONNECT_TIMEOUT_S = 5.0
+LOOPBACK = "127.0.0.1"
+# The logger of Ray's token setup (a private module; tests/test_private_apis.py checks it still logs the hint).
+RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 # Process-wide settings of the process that drives a sweep's Tune loop, set once by
 # `configure_ray_driver` when Ray is connected or started. Both are Ray Tune's documented
@@ -128,8 +136,7 @@ def run_sweep(spec: SweepSpec, *, callbacks: Sequence[tune.Callback] = ()) -> Sw
 def sweep_cluster(spec: SweepSpec) -> Iterator[None]:
     """The sweep's Ray, checked before anything is written: reachable, joined (or started locally), and
     with a node that can hold one trial; a Ray this call started is shut down at the end."""
-    if spec.ray.address not in (None, "auto"):
-        _check_reachable(spec.ray.address)
+    check_ray_address(spec)
     owns_ray = _connect_ray(spec.ray.address)
     try:
         _check_resources(spec.resources.cpu, spec.resources.gpu)
@@ -170,7 +177,8 @@ def build_tuner(
         run_config=tune.RunConfig(
             name=spec.name,
             storage_path=str(spec.paths.ray_dir),
-            stop=budget,
+            # A spent budget or the driver's first Ctrl-C/SIGTERM ends the sweep through Tune's stop-all path.
+            stop=CombinedStopper(budget, InterruptStopper()),
             # The budget closes cut-short trials in the study, then the study gets the writes kept
             # while its storage failed and each retry's count, before any other callback looks.
             callbacks=[budget, StorageRetry(bridge), TrialRetries(bridge), SweepProgress(bridge), *callbacks],
@@ -255,21 +263,84 @@ def _connect_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     if address is None:
-        # A private cluster for this sweep. Ray 2.60 binds it to the machine's routable address
-        # whatever `_node_ip_address` says (it resolves 127.0.0.1 to that address), so what keeps
-        # other machines out is the token authentication ray.init turns on for a new local cluster
-        # unless RAY_AUTH_MODE says otherwise; no dashboard is started.
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, configure_logging=False)
+        # A private cluster for this sweep: every Ray process listens on 127.0.0.1 only, and keeps the
+        # token authentication ray.init turns on for a new local cluster; no dashboard is started.
+        with _single_machine_node_ip(), _without_auth_opt_out_hint(), _keeping_sigterm_handler():
+            ray.init(
+                address="local",
+                num_cpus=os.cpu_count(),
+                include_dashboard=False,
+                configure_logging=False,
+                _node_ip_address=LOOPBACK,
+            )
         return True
     try:
-        ray.init(address=address, configure_logging=False)
+        with _without_auth_opt_out_hint(), _keeping_sigterm_handler():
+            ray.init(address=address, configure_logging=False)
     except Exception as error:  # noqa: BLE001 - connection and authentication errors alike
         raise UserError(f"spec field 'ray.address': cannot join the Ray cluster at {address}: {_first_line(error)}") from None
     return True
 
 
+@contextmanager
+def _single_machine_node_ip() -> Iterator[None]:
+    """While in effect, ``ray.init(_node_ip_address="127.0.0.1")`` keeps the new node on 127.0.0.1.
+
+    Private Ray API, used here only: on Linux, ray.init replaces a loopback ``_node_ip_address`` by the
+    machine's routable address (``services.resolve_ip_for_localhost``) unless
+    ``ray_constants.ENABLE_RAY_CLUSTER`` is false, as on macOS and Windows, where Ray keeps single-machine
+    clusters on loopback. Ray reads it from RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, when imported, so
+    the environment variable cannot do it here; the node, once started, binds the GCS, raylet, object
+    manager, agents and workers to its node address. tests/test_private_apis.py checks this shape.
+    """
+    from ray._private import ray_constants
+
+    kept = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = kept
+
+
+@contextmanager
+def _keeping_sigterm_handler() -> Iterator[None]:
+    """The process keeps its SIGTERM handler: ray.init's core worker installs Ray's failure-signal handler for
+    it (a stack dump, then abort), which would end a driver on SIGTERM instead of stopping its sweep gracefully."""
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if handler is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, handler)
+
+
+class _AuthOptOutHint(logging.Filter):
+    """Drops Ray's advice to set RAY_AUTH_MODE=disabled: the one guard of a Ray cluster stays on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "RAY_AUTH_MODE=disabled" not in record.getMessage()
+
+
+@contextmanager
+def _without_auth_opt_out_hint() -> Iterator[None]:
+    """Ray's token setup logs its opt-out hint while ray.init runs; :data:`RAY_AUTH_LOGGER` is its (private) module."""
+    hint_filter = _AuthOptOutHint()
+    logger = logging.getLogger(RAY_AUTH_LOGGER)
+    logger.addFilter(hint_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(hint_filter)
+
+
+def check_ray_address(spec: SweepSpec) -> None:
+    """Fail fast on a wrong ``ray.address`` ``host:port`` (ray.init would retry for a long while)."""
+    if spec.ray.address not in (None, "auto"):
+        _check_reachable(spec.ray.address)
+
+
 def _check_reachable(address: str) -> None:
-    """Fail fast on a wrong ``host:port`` (ray.init would retry for a long while)."""
     host, separator, port = address.rpartition(":")
     if not separator or not host or not port.isdigit():
         raise UserError(f"spec field 'ray.address': {address!r} is not host:port (e.g. 10.0.0.5:6379) or auto")

@@ -47,6 +47,16 @@ def record_confirmation(spec: SweepSpec, report: Mapping[str, Any]) -> None:
     sweep.client.set_tag(parent, names.CONFIRMATION, names.CONFIRMATION_ARTIFACT)
     if report["configurations"]:
         sweep.client.set_tag(parent, names.CONFIRMED_BEST, report["configurations"][0]["label"])
+    agreement = report.get("rank_agreement")
+    if agreement is not None:
+        figures = {
+            names.CONFIRM_RANK_RHO: agreement["rho"],
+            names.CONFIRM_RANK_RHO_LOW: agreement["ci_low"],
+            names.CONFIRM_RANK_RHO_HIGH: agreement["ci_high"],
+            names.CONFIRM_SEARCH_BEST_CONFIRMED: float(agreement["search_best_is_confirmed_best"]),
+        }
+        timestamp = int(time.time() * 1000)
+        sweep.client.log_batch(parent, metrics=[Metric(key, value, timestamp, 0) for key, value in figures.items()])
 
 
 def _recorded_units(sweep: RecordedSweep) -> set[str]:

@@ -35,6 +35,9 @@ SAMPLER = "weightsearch.sampler"
 PRUNER = "weightsearch.pruner"
 RAY_ADDRESS = "weightsearch.ray_address"
 OBJECTIVES = "weightsearch.objectives"  # JSON list of {"metric", "direction"}, in the spec's order
+# JSON list of the parent's `trial.*` params (and the keys below them) that the search space sets per trial:
+# those params are the base trial's values, not what the trials ran (each child run holds its own).
+SPACE_OVERRIDES = "weightsearch.space_overrides"
 VERSION_PREFIX = "weightsearch.version."
 BEST_PREFIX = "weightsearch.best."
 BEST_METRIC_PREFIX = "best/"
@@ -57,6 +60,14 @@ CONFIRM_UNIT = "weightsearch.confirm_unit"  # <scale>:<configuration>:<seed>, un
 CONFIRMATION = "weightsearch.confirmation"  # on the parent: the artifact path of the latest report
 CONFIRMED_BEST = "weightsearch.confirmed_best"  # on the parent: the configuration ranked first
 CONFIRMATION_ARTIFACT = "confirmation/confirmation.json"
+# The parent run's copy of a calibrated pruner's per-step table (the study attribute STUDY_ATTR_CALIBRATION).
+CALIBRATION_ARTIFACT = "calibration.json"
+# on the parent: Spearman ρ between the search's and the confirmed ranking, its bootstrap interval, and
+# 1/0 for whether the search's best is the confirmed best (the latest confirmation of ≥ 3 configurations)
+CONFIRM_RANK_RHO = "confirm/rank_rho"
+CONFIRM_RANK_RHO_LOW = "confirm/rank_rho_ci_low"
+CONFIRM_RANK_RHO_HIGH = "confirm/rank_rho_ci_high"
+CONFIRM_SEARCH_BEST_CONFIRMED = "confirm/search_best_is_confirmed_best"
 
 TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
 # A trial's Optuna state as the MLflow status of its child run (MLflow's RunStatus names).

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on a cluster driver; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 Curve = tuple[Sequence[float], Sequence[float]]  # (steps, values)
 
@@ -57,7 +58,7 @@ def optimization_history(numbers: Sequence[int], values: Sequence[float], metric
 
 
 def param_importances(importances: Mapping[str, float], metric: str) -> Figure:
-    """Horizontal bars of each parameter's importance for ``metric`` (Optuna's fANOVA by default)."""
+    """Horizontal bars of each tuned value's importance for ``metric`` (fANOVA over the readable values)."""
     ordered = sorted(importances.items(), key=lambda item: item[1])
     # room on the left for the longest name (about 0.075 inch a character at the default font size)
     left = 0.2 + 0.075 * max(len(name) for name, _ in ordered)
@@ -71,8 +72,15 @@ def intermediate_values(curves: Mapping[int, Curve], pruned: set[int], metric: s
     """The objective at each reported step of every trial; pruned trials dashed."""
     figure, [[axes]] = _grid(1, 1, 7, 4)
     for number, (steps, values) in sorted(curves.items()):
-        axes.plot(steps, values, linestyle="--" if number in pruned else "-", alpha=0.8, linewidth=1)
+        label = f"trial {number}" + (" (pruned)" if number in pruned else "")
+        axes.plot(steps, values, linestyle="--" if number in pruned else "-", alpha=0.8, linewidth=1, label=label)
     axes.set(xlabel="step", ylabel=metric, title="Intermediate values (dashed: pruned)")
+    # One entry a trial while they can be told apart; beyond that, what the line styles mean.
+    if len(curves) <= 12:
+        axes.legend(fontsize="x-small", ncol=2, loc="upper right")
+    else:
+        axes.legend(handles=[Line2D([], [], color="grey", label="ran to its end"),
+                             Line2D([], [], color="grey", linestyle="--", label="pruned")], loc="upper right")
     return figure
 
 

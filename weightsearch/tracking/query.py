@@ -30,7 +30,8 @@ from weightsearch.contracts import RunPaths
 from weightsearch.errors import UserError
 from weightsearch.redact import without_password
 from weightsearch.tracking import names
-from weightsearch.tracking.connection import check_tracking_uri, is_remote
+from weightsearch.tracking.connection import check_tracking_uri
+from weightsearch.tracking.ui import runs_view_url
 
 Objective = tuple[str, str]  # (metric, "minimize" | "maximize")
 
@@ -59,12 +60,9 @@ class RecordedSweep:
         return [(entry["metric"], entry["direction"]) for entry in recorded]
 
     @property
-    def url(self) -> str | None:
-        """The parent run's page in the MLflow UI (remote servers only)."""
-        if not is_remote(self.location.tracking_uri):
-            return None
-        base = without_password(self.location.tracking_uri).rstrip("/")
-        return f"{base}/#/experiments/{self.experiment_id}/runs/{self.parent.info.run_id}"
+    def url(self) -> str:
+        """The sweep's trials in MLflow's UI (for a local store, at `mlflow ui`'s default address)."""
+        return runs_view_url(self.location.tracking_uri, self.experiment_id)
 
 
 @dataclass(frozen=True)

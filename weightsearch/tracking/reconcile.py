@@ -22,7 +22,7 @@ Per Optuna trial it compares (and, with ``fix``, makes MLflow say what the study
 
 It runs where every sweep ends (the recorder's ``on_experiment_end``: normal end, time budget, first
 Ctrl-C), when a resumed sweep starts (after the spool of the driver before was sent), and outside Ray
-through :func:`reconcile_sweep` (a resume with nothing left to run, a second Ctrl-C).
+through :func:`reconcile_sweep` (a resume with nothing left to run); a second Ctrl-C leaves it to the next resume.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from ray.tune.result import AUTO_RESULT_KEYS, DONE, TRAINING_ITERATION
 from weightsearch.config import SweepSpec, spec_to_yaml
 from weightsearch.contracts import (
     ATTR_FAIL_REASON,
+    ATTR_PARAMS,
     ATTR_RETRIES,
     ATTR_STOP_REASON,
     CONFIG_PARAMS,
@@ -43,9 +44,10 @@ from weightsearch.contracts import (
     CONFIG_TRIAL,
     CONFIG_TRIAL_NUMBER,
     RESULT_STEP,
+    STUDY_ATTR_CALIBRATION,
 )
 from weightsearch.redact import without_password
-from weightsearch.tracking import names
+from weightsearch.tracking import names, ui
 from weightsearch.tracking.reconcile import Reconciliation, reconcile, sweep_writer, tracking_dir
 from weightsearch.tracking.report import render_sweep_plots, warm_up
 from weightsearch.tracking.writer import MlflowWriter, summarize
@@ -92,6 +94,7 @@ class MlflowSweepCallback(Callback):
         # reconciles itself when the end's is missing (a second Ctrl-C).
         self.reconciliations: list[Reconciliation] = []
         self.reconciled_at_end = False
+        self.ui_url: str | None = None  # the sweep's trials in MLflow's UI, once the sweep ended
 
     # --- Ray Tune hooks ------------------------------------------------------------------------
 
@@ -179,8 +182,14 @@ class MlflowSweepCallback(Callback):
         # Every way a sweep ends passes here (Ray's stop-all path of the time budget too, which calls no
         # on_trial_complete): the runs of trials cut short or never ended are put right from the study.
         self.reconciled_at_end = self._reconcile(deep=self._continued)
+        if self.spec.pruner.calibrate is not None:
+            # The calibrated pruner's per-step ρ and trusted steps, as the study keeps them at the end.
+            calibration = self.files_dir / names.CALIBRATION_ARTIFACT
+            calibration.write_text(json.dumps(self.study.user_attrs.get(STUDY_ATTR_CALIBRATION, {}), indent=2))
+            self.writer.submit({"op": "artifacts", "time": _now_ms(), "files": [[str(calibration), None]]})
         self.writer.submit({"op": "sweep_end", "time": _now_ms(), **self._sweep_results()})
         if self.writer.flush(_END_FLUSH_TIMEOUT_S) and self.writer.parent_run_id is not None:
+            self._set_up_ui()  # while the writer is idle (flushed)
             try:
                 plots = render_sweep_plots(
                     self.study,
@@ -226,6 +235,20 @@ class MlflowSweepCallback(Callback):
             }
         )
 
+    def _set_up_ui(self) -> None:
+        """Make MLflow's UI open on the trials (runs view, objective and searched values as columns); keep its URL."""
+        located = self.writer.sweep_run()
+        if located is None:
+            return
+        trials = self.study.get_trials(deepcopy=False)
+        searched = {name for trial in trials for name in trial.user_attrs.get(ATTR_PARAMS, {})}
+        objectives = list(zip(self.spec.metrics, self.spec.directions))
+        try:
+            ui.set_up_experiment(MlflowClient(self.tracking_uri), located[0], objectives, searched)
+        except Exception as error:  # noqa: BLE001 - a convenience: MLflow's default view still shows the runs
+            logger.warning("could not set up MLflow's runs view: %s", error)
+        self.ui_url = ui.runs_view_url(self.tracking_uri, located[0])
+
     def _reconcile(self, *, deep: set[int] | tuple[()]) -> bool:
         """Once MLflow took every operation so far, make the sweep's runs agree with the study; True when done."""
         located = self.writer.sweep_run() if self.writer.flush(_END_FLUSH_TIMEOUT_S) else None
@@ -254,6 +277,7 @@ class MlflowSweepCallback(Callback):
             names.OBJECTIVES: json.dumps(
                 [{"metric": metric, "direction": direction} for metric, direction in zip(self.spec.metrics, self.spec.directions)]
             ),
+            names.SPACE_OVERRIDES: json.dumps(_space_overrides(self.spec)),
         }
         for package in _VERSIONED_PACKAGES:
             try:
@@ -281,6 +305,15 @@ class MlflowSweepCallback(Callback):
             tags[names.BEST_PREFIX + "trial_number"] = str(best.number)
             tags[names.BEST_PREFIX + "value"] = repr(float(best.value))
         return {"metrics": metrics, "tags": tags, "best_number": best_number}
+
+
+def _space_overrides(spec: SweepSpec) -> list[str]:
+    """The parent's ``trial.*`` params the space sets per trial (a sampled strategy replaces all its arguments)."""
+    space = spec.space
+    paths = {leaf.path for strategy in space.strategy_names() or [None] for leaf in space.leaves(strategy)}
+    if space.strategy_names():
+        paths = {path for path in paths if not path.startswith("strategy_params.")} | {"strategy", "strategy_params"}
+    return sorted(f"trial.{path}" for path in paths)
 
 
 def _now_ms() -> int:

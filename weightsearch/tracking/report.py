@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from optuna.trial import TrialState
 
 from weightsearch.contracts import TRAIN_PREFIX, VAL_PREFIX, task_metric
 from weightsearch.tracking import names, plots
+from weightsearch.tracking.importances import readable_importances
 from weightsearch.tracking.query import Objective, rank
 
 logger = logging.getLogger(__name__)
@@ -96,18 +96,11 @@ def _history(study: optuna.Study, metric: str, direction: str) -> plots.Figure:
 def _importances(study: optuna.Study, metric: str, direction: str) -> plots.Figure:
     trials = _complete(study)
     title = "Parameter importances"
-    if len(trials) < 2:
-        return plots.message_figure(title, f"too few COMPLETE trials ({len(trials)}) to estimate importances")
     sign = 1.0 if direction == "minimize" else -1.0
     try:
-        with warnings.catch_warnings():
-            # Optuna warns that a custom target is read as "lower is better": the sign above sees to that.
-            warnings.simplefilter("ignore", UserWarning)
-            importances = optuna.importance.get_param_importances(study, target=lambda trial: sign * trial.values[0])
+        importances = readable_importances(trials, [sign * trial.values[0] for trial in trials])
     except (ValueError, RuntimeError) as error:
         return plots.message_figure(title, f"not estimable: {error}")
-    if not importances:
-        return plots.message_figure(title, "no parameter was sampled in every COMPLETE trial")
     return plots.param_importances(importances, metric)
 
 
