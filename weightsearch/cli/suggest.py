@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from weightsearch.contracts import ATTR_SUGGESTED, RunPaths
+from weightsearch.cli.sweep import open_sweep
+from weightsearch.contracts import ATTR_SUGGESTED
 from weightsearch.errors import UserError
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def suggest_command(args: argparse.Namespace) -> int:
     """Propose ``--n`` configurations of sweep ``args.name``; with ``--enqueue`` add them to its study as waiting trials."""
     if args.n < 1:
         raise UserError(f"--n: propose at least 1 configuration (got {args.n})")
-    spec, study = _open_study(args.name, args.storage_path)
+    spec, study, _ = open_sweep(args.name, args.storage_path)
     if spec.is_multi_objective:
         raise UserError(
             f"sweep {spec.name!r} has {len(spec.metrics)} objectives ({', '.join(spec.metrics)}); "
@@ -110,26 +111,6 @@ def propose_for_sweep(
     ]
     proposals.sort(key=lambda proposal: proposal.mean, reverse=direction == "maximize")
     return proposals[:n]
-
-
-def _open_study(name: str, storage_path: str | None) -> tuple[SweepSpec, optuna.Study]:
-    import optuna
-
-    from weightsearch.config import load_spec
-
-    paths = RunPaths.of(name, storage_path)
-    if not paths.spec_file.is_file():
-        raise UserError(
-            f"no sweep named {name!r} under {paths.root}; check the name or pass the --storage-path it ran with"
-        )
-    spec = load_spec(paths.spec_file)
-    # The default study lives next to the spec file, wherever the run directory is now.
-    url = spec.storage.optuna_url or paths.optuna_url
-    try:
-        study = optuna.load_study(study_name=spec.name, storage=url)
-    except KeyError:
-        raise UserError(f"sweep {name!r}: its study is not in {url}; the sweep stopped before creating it") from None
-    return spec, study
 
 
 def _as_json(proposal: Proposal) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from weightsearch.errors import UserError
 from weightsearch.redact import without_password
 
 if TYPE_CHECKING:
+    import optuna
+
     from weightsearch.config import SweepSpec
     from weightsearch.search.summary import StudySummary
     from weightsearch.search.tuner import SweepResult
@@ -285,10 +287,17 @@ def status_command(args: argparse.Namespace) -> int:
 
 def sweep_status(name: str, storage_path: str | None) -> StudySummary:
     """The summary of sweep ``name`` under ``storage_path``; UserError when there is no such sweep."""
+    from weightsearch.search.summary import summarize
+
+    spec, study, url = open_sweep(name, storage_path)
+    return summarize(study, url, spec.metrics, calibrated=spec.pruner.calibrate is not None)
+
+
+def open_sweep(name: str, storage_path: str | None) -> tuple[SweepSpec, optuna.Study, str]:
+    """Sweep ``name``'s spec, its Optuna study and the study's storage URL; UserError when there is no such sweep."""
     import optuna
 
     from weightsearch.config import load_spec
-    from weightsearch.search.summary import summarize
 
     paths = RunPaths.of(name, storage_path)
     if not paths.spec_file.is_file():
@@ -303,4 +312,4 @@ def sweep_status(name: str, storage_path: str | None) -> StudySummary:
         study = optuna.load_study(study_name=spec.name, storage=url)
     except KeyError:
         raise UserError(f"sweep {name!r}: its study is not in {url}; the sweep stopped before creating it") from None
-    return summarize(study, url, spec.metrics, calibrated=spec.pruner.calibrate is not None)
+    return spec, study, url

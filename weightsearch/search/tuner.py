@@ -85,7 +85,7 @@ def sweep_result(spec: SweepSpec, study: optuna.Study, elapsed_s: float) -> Swee
         run_dir=spec.paths.dir,
         storage=spec.optuna_url,
         tracking_uri=spec.tracking_uri,
-        summary=summarize(study, spec.optuna_url, spec.metrics),
+        summary=summarize(study, spec.optuna_url, spec.metrics, calibrated=spec.pruner.calibrate is not None),
         elapsed_s=elapsed_s,
     )
 
