@@ -11,15 +11,19 @@ from pathlib import Path
 import optuna
 import pytest
 
+from weightsearch.contracts import STUDY_ATTR_CALIBRATION
+
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Shorter trials; the median pruner's warm-up and start-up shrink with them, so pruning still happens.
+# Shorter trials, and a pruner that acts in 8 of them: the quickstart's calibration gate opens after 3
+# finished trials whatever their ranking (min_rho -1), and the 25th-percentile pruner then stops most trials.
 SHRINK = [
     "--set", "trial.steps=120",
     "--set", "trial.eval_every=20",
-    "--set", "pruner.options.n_warmup_steps=40",
-    "--set", "pruner.options.n_startup_trials=1",
+    "--set", "pruner.name=percentile",
+    "--set", "pruner.options={percentile: 25, n_startup_trials: 1, n_warmup_steps: 40}",
+    "--set", "pruner.calibrate={min_complete: 3, min_rho: -1}",
     "--set", "sampler.options.n_startup_trials=3",
 ]
 
@@ -42,6 +46,8 @@ def test_quickstart_prunes_completes_reports_status_and_refuses_a_rerun(tmp_path
     study = optuna.load_study(study_name="quickstart", storage=url)
     states = [trial.state.name for trial in study.trials]
     assert len(states) == 8 and {"PRUNED", "COMPLETE"} <= set(states), states
+    gate = study.user_attrs[STUDY_ATTR_CALIBRATION]["steps"]
+    assert any(entry["trusted"] for entry in gate.values()), gate
     for trial in study.trials:
         assert trial.user_attrs["params"]["strategy"] == trial.params["strategy"]
         assert min(trial.intermediate_values) == 20
