@@ -20,14 +20,18 @@ def local_ray():
     """
     import ray
 
-    ray.init(
-        address="local",
-        num_cpus=2,
-        num_gpus=1,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        configure_logging=False,
-        runtime_env={"env_vars": {"PYTHONPATH": WORKER_PYTHONPATH}},
-    )
+    from weightsearch.search.tuner import _single_machine_node_ip
+
+    # As a sweep's own Ray: every process on 127.0.0.1 (Ray would otherwise take the machine's address).
+    with _single_machine_node_ip():
+        ray.init(
+            address="local",
+            num_cpus=2,
+            num_gpus=1,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            configure_logging=False,
+            runtime_env={"env_vars": {"PYTHONPATH": WORKER_PYTHONPATH}},
+        )
     yield ray
     ray.shutdown()
