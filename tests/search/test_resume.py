@@ -167,6 +167,8 @@ def test_the_first_interrupt_asks_for_a_graceful_stop_and_the_second_stops_at_on
     spec_file = _spec_file(tmp_path, "stopping")
     spec = load_spec(spec_file)
     monkeypatch.setenv("TUNE_DISABLE_SIGINT_HANDLER", "0")  # restored after the test (the CLI sets it to 1)
+    # What the process had before (SIG_DFL, or Ray's own handler once an in-process Ray started).
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         with _graceful_interrupts(spec):
             os.kill(os.getpid(), first)
@@ -178,6 +180,6 @@ def test_the_first_interrupt_asks_for_a_graceful_stop_and_the_second_stops_at_on
         message = capfd.readouterr().err
         assert f"{first.name}: sweep stopping stops launching trials" in message
         assert f"`weightsearch resume stopping --storage-path {tmp_path / 'runs'}`" in message
-        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        assert {number: signal.getsignal(number) for number in handlers} == handlers
     finally:
         interrupt._requested.clear()  # the request is process-wide: later sweeps of this test process must run
