@@ -73,6 +73,14 @@ def start(*arguments: str) -> subprocess.Popen:
     )
 
 
+def weightsearch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``weightsearch ARGS`` run to its end in ``cwd`` (stdout and stderr captured)."""
+    return subprocess.run(
+        [sys.executable, "-m", "weightsearch.cli", *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=400,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+
+
 def finish(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
     stdout, stderr = process.communicate(timeout=timeout)
     return process.returncode, stdout, stderr

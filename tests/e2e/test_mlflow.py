@@ -6,48 +6,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import optuna
 import pytest
 import yaml
+from cli_sweeps import weightsearch
 from mlflow.tracking import MlflowClient
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "tracking"))  # the MLflow server helper of the tracking tests
-
-from mlflow_server import MlflowServer  # noqa: E402
-
 pytestmark = pytest.mark.e2e
-QUICKSTART = REPO_ROOT / "search_spaces" / "quickstart.yaml"
-# The quickstart, shortened: 4 trials of 40 steps (the pruner's warm-up of 100 steps then never prunes).
-SHORTER = ["--num-samples", "4", "--set", "trial.steps=40", "--set", "trial.eval_every=20"]
-
-
-def weightsearch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "weightsearch.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=400,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-
-
-@pytest.fixture(scope="module")
-def recorded_quickstart(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e-mlflow")
-    server = MlflowServer(root / "server")
-    server.start()
-    try:
-        ran = weightsearch("run", str(QUICKSTART), "--storage-path", str(root / "runs"),
-                           "--tracking-uri", server.uri, *SHORTER, cwd=root)
-        assert ran.returncode == 0, ran.stderr[-3000:]
-        yield server, root
-    finally:
-        server.stop()
-
-
 def test_sweep_is_recorded_as_parent_and_nested_children(recorded_quickstart):
     server, root = recorded_quickstart
     client = MlflowClient(server.uri)
