@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from typing import Any, TextIO
 
+from optuna.trial import TrialState
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
@@ -18,7 +20,8 @@ class SweepProgress(Callback):
     """Print trial counts by state, the best objective so far (with its trial number) and the elapsed time.
 
     A row is printed when the counts change, at most every ``min_interval_s``, and at least every
-    ``heartbeat_s``; a failed trial also gets a line with its reason.
+    ``heartbeat_s``; a failed trial also gets a line with its reason. The counts are the study's: a
+    resume's Tune run holds only the trials it runs, so the trials finished before it are added.
     """
 
     def __init__(
@@ -33,6 +36,8 @@ class SweepProgress(Callback):
         self._last_counts: dict[str, int] | None = None
         self._best = "-"
         self._complete_seen = -1
+        finished = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        self._earlier = Counter(t.state.name for t in bridge.study.get_trials(deepcopy=False, states=finished))
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         now = time.monotonic()
@@ -53,7 +58,7 @@ class SweepProgress(Callback):
             self._print_row(counts, time.monotonic())
 
     def _counts(self, trials: list[Trial]) -> dict[str, int]:
-        counts = dict.fromkeys(STATES, 0)
+        counts = {state: self._earlier[state] for state in STATES}
         for trial in trials:
             outcome = self.bridge.outcomes.get(trial.trial_id)
             if outcome is not None and outcome.state != "RUNNING":

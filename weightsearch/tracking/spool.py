@@ -1,6 +1,6 @@
 """A local write-ahead log of MLflow operations, so nothing is lost while the server is away or if the driver dies.
 
-Every operation is appended here before it is sent; the file is emptied whenever everything sent so
+Every operation is appended here before it is sent; the file is removed whenever everything sent so
 far has been confirmed. What remains after a crash or an outage is replayed, in order, by the next
 recorder that opens the same file (a resumed sweep). Operations are idempotent (runs are found by
 tag before being created), so replaying one that did reach MLflow does no harm.
@@ -42,5 +42,5 @@ class Spool:
             spool_file.write(json.dumps(operation) + "\n")
 
     def clear(self) -> None:
-        if self.path.exists():
-            self.path.write_text("")
+        """Everything was confirmed: the file goes (a run directory keeps no empty spool)."""
+        self.path.unlink(missing_ok=True)
