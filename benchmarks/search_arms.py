@@ -6,7 +6,8 @@ first report past its step budget.
 
 - Product arms, :func:`replay_optuna`: the product's sampler and pruner (``make_sampler`` /
   ``make_pruner`` of a sweep spec, so ``pruner.calibrate`` wraps the pruner in the product's
-  ``CalibratedPruner``) and the spec's space (``SearchSpace.sample``) on a plain Optuna study, asked
+  ``CalibratedPruner``; a ``curve`` section, which specs do not offer yet, builds the learning-curve
+  pruner from its options) and the spec's space (``SearchSpace.sample``) on a plain Optuna study, asked
   and told in this process as the Ray bridge does (report each value, ask ``should_prune``, tell
   PRUNED or COMPLETE; the next trial asked when the current one starts, as Ray's controller asks). Ray Tune would cost seconds per search on top; :func:`run_search` with
   ``arm="weightsearch"`` runs the same arm through the real bridge and pruning scheduler (the tests
@@ -28,6 +29,7 @@ from benchmarks.landscapes import Landscape, Point
 
 METRIC = "val/action/mse"
 TPE_OPTIONS = {"n_startup_trials": 5}
+CURVE = "curve"  # the learning-curve pruner's section name (benchmarks/curve_pruner.py)
 RAY_ARMS = ("OptunaSearch", "OptunaSearch + ASHA (Ray defaults)", "OptunaSearch + ASHA (grace ½)")
 
 
@@ -63,8 +65,15 @@ def replay_optuna(landscape: Landscape, pruner: dict[str, Any], seed: int, budge
 
     from weightsearch.search.optuna_factory import make_pruner, make_sampler
 
-    spec = spec_for(landscape, seed, pruner)
-    study = optuna.create_study(direction="minimize", sampler=make_sampler(spec), pruner=make_pruner(spec))
+    if pruner["name"] == CURVE:  # the benchmark's own pruner, not a spec one: the spec samples, the options build it
+        from benchmarks.curve_pruner import CurvePruner
+
+        spec = spec_for(landscape, seed, {"name": "none"})
+        study_pruner = CurvePruner(**pruner.get("options", {}))
+    else:
+        spec = spec_for(landscape, seed, pruner)
+        study_pruner = make_pruner(spec)
+    study = optuna.create_study(direction="minimize", sampler=make_sampler(spec), pruner=study_pruner)
     visits: dict[Point, int] = defaultdict(int)
     trials: list[dict[str, Any]] = []
     spent = 0

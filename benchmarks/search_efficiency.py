@@ -18,7 +18,9 @@ Arms, over 8 search seeds, one trial at a time, a budget of 40 full trials' step
   section) on a plain Optuna study: no pruning; the median pruner ungated (what the shipped specs
   did); Optuna's Wilcoxon pruner ungated; and calibrated pruners (``pruner.calibrate``: the inner
   pruner acts only at steps whose early ranking agrees with the final one), which include the
-  shipped default. Plain Optuna, not Ray Tune, for speed on a 2-core machine: the suite's tests and
+  shipped default; and the learning-curve pruner (``benchmarks/curve_pruner.py``: stop a
+  trial whose extrapolated final value is worse than the 3rd best finished one with probability
+  ≥ 0.95), not yet a spec pruner. Plain Optuna, not Ray Tune, for speed on a 2-core machine: the suite's tests and
   ``--quick`` run the default through the real Ray bridge and check it makes the same trials.
 - Ray arms, in a local Ray Tune: Ray's ``OptunaSearch`` (same TPE settings) alone, and with Ray's
   ``ASHAScheduler`` at Ray's defaults (grace period 1 report, reduction factor 4) and with a grace
@@ -60,7 +62,7 @@ from benchmarks.common import (
     suite_main,
 )
 from benchmarks.landscapes import GridLandscape, Landscape, SurrogateLandscape, load_grid
-from benchmarks.search_arms import RAY_ARMS, TPE_OPTIONS, replay_optuna, run_search
+from benchmarks.search_arms import CURVE, RAY_ARMS, TPE_OPTIONS, replay_optuna, run_search
 
 GROUND_TRUTH = RESULTS_DIR / "search_ground_truth.jsonl"
 PLUGIN_LANDSCAPE = RESULTS_DIR / "plugin_landscape.jsonl"
@@ -72,6 +74,7 @@ CONFIRM_TOP = 3  # confirmation re-evaluates the search's 3 best points on every
 NO_PRUNING = "TPE, no pruning"
 UNGATED = "median, ungated"
 DEFAULT = "median + gate (6, 0.8)"  # the shipped default: search_spaces/*.yaml
+CURVE_ARM = "curve (0.95, top 3)"
 
 
 def calibrated(name: str, options: dict[str, Any], min_complete: int, min_rho: float) -> dict[str, Any]:
@@ -96,6 +99,7 @@ def product_arms(landscape: Landscape) -> dict[str, dict[str, Any]]:
         UNGATED: {"name": "median", "options": {"n_startup_trials": 3, "n_warmup_steps": warmup}},
         "wilcoxon, ungated": {"name": "wilcoxon"},
         **CANDIDATES,
+        CURVE_ARM: {"name": CURVE, "options": {"confidence": 0.95, "top": 3, "min_complete": 5}},
     }
 
 
