@@ -19,6 +19,18 @@ STEPS, EVAL_EVERY = 60, 10
 OBJECTIVE = "val/main/mse"
 LR_SPACE = {"parameters": {"lr": {"float": [1.0e-3, 1.0e-2], "log": True}}}
 TPE = {"name": "tpe", "seed": 0, "options": {"n_startup_trials": 2}}
+QUICKSTART = REPO_ROOT / "search_spaces" / "quickstart.yaml"
+# The quickstart, shrunk: 8 trials of 120 steps, and a pruner that acts in them: the calibration gate opens
+# after 3 finished trials whatever their ranking (min_rho -1), and the 25th-percentile pruner then stops most.
+SHRINK = [
+    "--num-samples", "8",
+    "--set", "trial.steps=120",
+    "--set", "trial.eval_every=20",
+    "--set", "pruner.name=percentile",
+    "--set", "pruner.options={percentile: 25, n_startup_trials: 1, n_warmup_steps: 40}",
+    "--set", "pruner.calibrate={min_complete: 3, min_rho: -1}",
+    "--set", "sampler.options.n_startup_trials=3",
+]
 
 
 def write_spec(

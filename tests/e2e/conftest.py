@@ -1,32 +1,36 @@
-"""The e2e tests' shared sweep: the quickstart, shortened, recorded in a real `mlflow server` (once a session)."""
+"""The e2e tests' shared sweep: the quickstart, shrunk, recorded in a real `mlflow server` (once a session)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
-from cli_sweeps import REPO_ROOT, weightsearch
+from cli_sweeps import QUICKSTART, SHRINK, weightsearch
 
-sys.path.insert(0, str(REPO_ROOT / "tests" / "tracking"))  # the MLflow server helper of the tracking tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tracking"))  # the MLflow server helper of the tracking tests
 
 from mlflow_server import MlflowServer
 
-QUICKSTART = REPO_ROOT / "search_spaces" / "quickstart.yaml"
-# The quickstart, shortened: 4 trials of 40 steps (the pruner's warm-up of 100 steps then never prunes).
-SHORTER = ["--num-samples", "4", "--set", "trial.steps=40", "--set", "trial.eval_every=20"]
 
+class RecordedSweep(NamedTuple):
+    server: MlflowServer
+    root: Path  # the sweep's run directory is root / "runs" / "quickstart"
+    stdout: str  # what `weightsearch run` printed
 
 
 @pytest.fixture(scope="session")
-def recorded_quickstart(tmp_path_factory):
-    """(server, root): a finished shortened quickstart under ``root/runs``, recorded in ``server`` (read it, never write)."""
+def recorded_quickstart(tmp_path_factory) -> Iterator[RecordedSweep]:
+    """The shrunk quickstart run by the CLI under ``root/runs``, recorded in a real ``mlflow server``: read it, never write."""
     root = tmp_path_factory.mktemp("e2e-mlflow")
     server = MlflowServer(root / "server")
     server.start()
     try:
         ran = weightsearch("run", str(QUICKSTART), "--storage-path", str(root / "runs"),
-                           "--tracking-uri", server.uri, *SHORTER, cwd=root)
+                           "--tracking-uri", server.uri, *SHRINK, cwd=root)
         assert ran.returncode == 0, ran.stderr[-3000:]
-        yield server, root
+        yield RecordedSweep(server, root, ran.stdout)
     finally:
         server.stop()

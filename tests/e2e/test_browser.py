@@ -224,7 +224,7 @@ def test_dashboard_and_mlflow_ui_show_the_lambdas_and_the_nested_runs(
     recorded_quickstart,
     tmp_path,
 ):
-    server, root = recorded_quickstart
+    server, root, _ = recorded_quickstart
     storage = f"sqlite:///{root / 'runs' / 'quickstart' / 'optuna.db'}"
     # The servers and the CLI start first; the pages load side by side as soon as each can (each waits on servers).
     show = start("show", "quickstart", "--tracking-uri", server.uri)  # prints the URL users open MLflow's UI at

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.e2e
 def test_sweep_is_recorded_as_parent_and_nested_children(recorded_quickstart):
-    server, root = recorded_quickstart
+    server, root, _ = recorded_quickstart
     client = MlflowClient(server.uri)
     experiment = client.get_experiment_by_name("quickstart")
     [parent] = client.search_runs([experiment.experiment_id], "tags.`weightsearch.kind` = 'sweep'")
@@ -31,7 +31,7 @@ def test_sweep_is_recorded_as_parent_and_nested_children(recorded_quickstart):
 
 
 def test_best_agrees_with_the_study_and_its_yaml_trains(recorded_quickstart, tmp_path):
-    server, root = recorded_quickstart
+    server, root, _ = recorded_quickstart
     study = optuna.load_study(study_name="quickstart", storage=f"sqlite:///{root / 'runs' / 'quickstart' / 'optuna.db'}")
     best = weightsearch("best", "quickstart", "--tracking-uri", server.uri, "--format", "json", cwd=root)
     assert best.returncode == 0, best.stderr
