@@ -251,12 +251,17 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if math.isfinite(numerator) and math.isfinite(denominator) else math.nan
 
 
+def _safe(summaries: dict[str, dict[str, Any]], arm: str) -> bool:
+    """Reaches the best in at least as many seeds as no pruning, on every landscape."""
+    return all(summary[arm]["reached"] >= summary[NO_PRUNING]["reached"] for summary in summaries.values())
+
+
 def winner(summaries: dict[str, dict[str, Any]]) -> str:
     """The candidate default: safe everywhere (reaches the best in ≥ as many seeds as no pruning), then the
     fewest steps relative to no pruning (geometric mean over landscapes of the median-steps ratio)."""
 
     def key(arm: str) -> tuple[bool, float]:
-        safe = all(summary[arm]["reached"] >= summary[NO_PRUNING]["reached"] for summary in summaries.values())
+        safe = _safe(summaries, arm)
         ratios = [
             ratio(summary[arm]["steps_to_best_median"], summary[NO_PRUNING]["steps_to_best_median"])
             for summary in summaries.values()
@@ -475,7 +480,8 @@ def _markdown(summaries: dict[str, Any], landscapes: list[Landscape], settings: 
             f"until then over the seeds (not reached: the median seed did not reach it), plus the confirmation's "
             f"{CONFIRM_TOP} × 3 full trials for every arm. Ratios: median steps of the arm / of the other arm. "
             f"Shipped default: **{DEFAULT}**; the rule (safe on every landscape, then fewest steps vs no pruning) "
-            f"picks **{chosen}**."
+            f"picks **{chosen}**"
+            + ("." if _safe(summaries, chosen) else " (no candidate is safe on every landscape: the fewest steps among them).")
         ),
     ]
     for landscape in landscapes:
