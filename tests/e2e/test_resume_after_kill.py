@@ -1,10 +1,14 @@
-"""Interrupted sweeps continue with nothing lost or duplicated: real CLI processes, real signals, real Ray/Optuna/MLflow."""
+"""Interrupted sweeps continue with nothing lost or duplicated: real CLI processes, real signals, real Ray/Optuna/MLflow.
+
+The interrupted sweep also shows that a local sweep's Ray listens on loopback only (read from /proc while it runs).
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import signal
+import time
 from pathlib import Path
 
 import optuna
@@ -12,6 +16,7 @@ import pytest
 from cli_sweeps import EVAL_EVERY, LR_SPACE, STEPS, TPE, finish, finished, running_with_values, start, wait_for
 from cli_sweeps import load as _study
 from cli_sweeps import write_spec as _spec
+from listening import is_loopback, listening_sockets
 from mlflow.tracking import MlflowClient
 from stores import assert_stores_agree
 
@@ -65,10 +70,15 @@ def test_an_interrupt_stops_gracefully_and_resumes_and_a_failing_trial_ends_fail
     storage = str(tmp_path / "runs")
     run = start("run", str(spec))
     wait_for(tmp_path, name, running_with_values, run)
+    listening: set[tuple[int, str, str, int]] = set()
+    for _ in range(3):  # while trials run (workers and agents come and go: look a few times)
+        listening |= set(listening_sockets(run.pid))
+        time.sleep(0.5)
     run.send_signal(stop_signal)
     code, stdout, stderr = finish(run, timeout=120)
     resume_command = f"`weightsearch resume {name} --storage-path {storage}`"
     assert code == 130, stderr[-3000:]
+    _assert_ray_on_loopback_only(tmp_path, name, listening, stderr)
     assert f"{stop_signal.name}: sweep {name} stops launching trials; the running ones stop now" in stderr, stderr
     assert f"sweep {name} stopped; continue it with {resume_command}" in stdout.splitlines()[-1], stdout
     # No stack dump, and not Ray's advice to restore its own snapshot.
@@ -135,6 +145,21 @@ def test_sigkill_while_only_the_last_trial_runs_then_resume(tmp_path):
     assert {number: study.trials[number].value for number in before} == before
     assert _child_runs_per_trial(tmp_path, name) == {str(number): 1 for number in range(num_samples + 1)}
     assert_stores_agree(tmp_path / "runs" / name, name, "val/main/mse")
+
+
+def _assert_ray_on_loopback_only(tmp_path: Path, name: str, listening: set[tuple[int, str, str, int]], stderr: str) -> None:
+    """A local sweep's Ray listens on loopback only (every listening socket of the sweep's process tree), keeps
+    token authentication without advising to turn it off, and its parent run records a loopback address."""
+    commands = {command for _, command, _, _ in listening}
+    assert {"gcs_server", "raylet"} <= commands and any(command.startswith("ray::") for command in commands), listening
+    exposed = sorted(entry for entry in listening if not is_loopback(entry[2]))
+    assert exposed == [], exposed
+    assert "RAY_AUTH_MODE" not in stderr, stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / name / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(name)
+    [parent] = client.search_runs([experiment.experiment_id], f"tags.`{names.KIND}` = 'sweep'")
+    host, _, port = parent.data.tags[names.RAY_ADDRESS].rpartition(":")
+    assert is_loopback(host) and port.isdigit(), parent.data.tags[names.RAY_ADDRESS]
 
 
 def _as_if_killed_before_the_mlflow_end(tmp_path: Path, name: str, number: int) -> None:
