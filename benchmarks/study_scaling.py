@@ -6,7 +6,7 @@ normalizer, LR and data mix), so its sampler is the spec's TPE (``make_sampler``
 finished trials is made once: each trial's parameters are what :meth:`SearchSpace.sample` draws
 (Optuna names and distributions exactly as a sweep stores them, drawn by a random sampler), about
 half of them PRUNED after two or three evaluations, a few FAIL, the rest COMPLETE with an
-evaluation every 50 steps up to 300 (the quickstart's), each with its sampled values as the
+evaluation every 50 steps up to 300, each with its sampled values as the
 ``params`` user attribute, as the searcher sets it. The study of size N, the first N trials, is
 written into SQLite with the product's storage (:func:`~weightsearch.search.tuner.study_storage`,
 WAL). Each round copies every study afresh and, in a rotated order of N so that drift on a shared

@@ -1,8 +1,9 @@
 """The `weightsearch` command line: one module per command group defines its parsers and handlers.
 
 A command module imports only the standard library, rich and `weightsearch.contracts` at import time;
-what its handlers drive (the configuration layer, torch, Ray, Optuna, MLflow) is imported inside them,
-so `--help` and each command pay only for what that command uses. User errors exit with code 2 and one line on stderr.
+what its handlers drive (the configuration layer, torch, Ray, Optuna, MLflow) is imported inside them.
+`weightsearch COMMAND …` imports only the module of COMMAND (see ``COMMAND_MODULES``), and `--help` all
+of them, so each command pays only for what it uses. User errors exit with code 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -11,25 +12,43 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 
-from weightsearch.cli import cluster, confirm, results, suggest, sweep, train
 from weightsearch.errors import UserError
 
-_GROUPS = (train, sweep, confirm, suggest, results, cluster)
+# Each command's module under weightsearch.cli, in the order `--help` lists them (tests/test_cli_imports.py
+# checks this table against the parsers the modules define).
+COMMAND_MODULES = {
+    "train": "train",
+    "validate": "sweep",
+    "run": "sweep",
+    "resume": "sweep",
+    "status": "sweep",
+    "confirm": "confirm",
+    "suggest": "suggest",
+    "best": "results",
+    "show": "results",
+    "submit": "cluster",
+    "jobs": "cluster",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; given ``command``, only of the commands its module defines (enough to parse it)."""
     parser = argparse.ArgumentParser(
         prog="weightsearch", description="Search the loss weights of VLA pretraining with Ray Tune, Optuna and MLflow."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in _GROUPS:
-        group.add_parsers(commands)
+    modules = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else dict.fromkeys(COMMAND_MODULES.values())
+    for module in modules:
+        import_module(f"weightsearch.cli.{module}").add_parsers(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The parser has no options of its own but -h, so the first word names the command.
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except UserError as error:
