@@ -13,8 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -29,7 +27,7 @@ from weightsearch.contracts import ATTR_LAMBDA_PREFIX, ATTR_VALUE_PREFIX
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "tracking"))  # the MLflow server helper of the tracking tests
 
-from mlflow_server import free_port
+from mlflow_server import answers, free_port
 
 pytestmark = pytest.mark.e2e
 REQUIRE_BROWSER = "WEIGHTSEARCH_REQUIRE_BROWSER"
@@ -168,16 +166,8 @@ def start_dashboard(storage: str, port: int, log: Path) -> subprocess.Popen:
 
 
 def wait_until_serving(dashboard: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + DASHBOARD_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert dashboard.poll() is None, log.read_text()[-2000:]
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"optuna-dashboard did not answer within {DASHBOARD_TIMEOUT_S} s: {log.read_text()[-2000:]}")
+    answered = answers(f"http://127.0.0.1:{port}/api/studies", dashboard, DASHBOARD_TIMEOUT_S)
+    assert answered, f"optuna-dashboard did not answer within {DASHBOARD_TIMEOUT_S} s: {log.read_text()[-2000:]}"
 
 
 def shown_trials(page: Node) -> dict[int, dict[str, str]]:

@@ -20,6 +20,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def answers(url: str, process: subprocess.Popen, timeout_s: float) -> bool:
+    """Poll ``url`` until it answers 200 (True), ``process`` exits or ``timeout_s`` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 class MlflowServer:
     """``mlflow server`` on 127.0.0.1:``port`` with its store under ``root``; :meth:`stop` and :meth:`start` again keep both."""
 
@@ -46,16 +59,10 @@ class MlflowServer:
             self._process = subprocess.Popen(
                 command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {(self.root / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
+        if answers(f"{self.uri}/health", self._process, STARTUP_TIMEOUT_S):
+            return
+        if self._process.poll() is not None:
+            raise RuntimeError(f"mlflow server exited: {(self.root / 'server.log').read_text()[-2000:]}")
         self.stop()
         raise RuntimeError(f"mlflow server did not answer /health within {STARTUP_TIMEOUT_S} s")
 
