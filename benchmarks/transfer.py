@@ -268,6 +268,7 @@ def suggest_once(proxy_runs: list[dict[str, Any]], seed: int, trials: int = SUGG
     cells = sorted(by_cell)
     drawn = rng.sample(cells, min(trials, len(cells)))
     distribution = optuna.distributions.FloatDistribution(LOG_ZERO, LAMBDA_HIGH, log=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one "study created" line per search seed is noise here
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=seed))
     for cell in drawn:
         run = rng.choice(by_cell[cell])
