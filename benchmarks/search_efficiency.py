@@ -392,7 +392,8 @@ def run(*, quick: bool, out_dir: Path) -> SuiteReport:
                 for landscape in landscapes
                 if isinstance(landscape, GridLandscape)
             },
-            "searches": searches,
+            # Every search's trials are in the cache file (a quick run keeps none), not repeated here.
+            "searches_file": None if cache.path is None else cache.path.name,
         },
         markdown=_markdown(summaries, landscapes, settings, chosen),
         targets=_targets(summaries),
