@@ -1,4 +1,4 @@
-"""Fault injection: one tiny sweep, pruner on, SIGKILLed at 5 seeded random moments (the last during its
+"""Fault injection: one tiny sweep, pruner on, SIGKILLed at 4 seeded random moments (the last during its
 confirmation) and resumed after each; then both stores must agree with each other and with an uninterrupted
 training of every trial, step by step."""
 
@@ -24,7 +24,7 @@ from weightsearch.trial.trainer import train
 pytestmark = pytest.mark.e2e
 
 SEED = 16
-NUM_SAMPLES, STEPS, SEARCH_KILLS = 4, 60, 4
+NUM_SAMPLES, STEPS, SEARCH_KILLS = 4, 60, 3
 CONFIRM = {"top": 1, "seeds": 2}  # the best trial and equal weights, 2 seeds each: 4 confirmation runs
 CONFIRM_RUNS = 4
 # Median pruning from the second trial on, from its third report (so each trial reports at least 3 times).
@@ -70,7 +70,7 @@ def _uninterrupted(config: TrialConfig) -> dict[int, float]:
     return values
 
 
-def test_five_kills_at_seeded_moments_leave_both_stores_as_an_uninterrupted_sweep(tmp_path):
+def test_four_kills_at_seeded_moments_leave_both_stores_as_an_uninterrupted_sweep(tmp_path):
     sys.path.insert(0, str(REPO_ROOT / "tests" / "search"))  # sweep_plugins, for the in-process training
     name = "faults"
     write_spec(
@@ -93,9 +93,9 @@ def test_five_kills_at_seeded_moments_leave_both_stores_as_an_uninterrupted_swee
         pause = rng.uniform(0.0, 0.3)  # past the report: mid-step, mid-checkpoint, between the two stores' writes
         reports = _kill_when(tmp_path, name, lambda trials, t=threshold: _reports(trials) >= t, pause)
         moments.append((threshold, round(pause, 2), reports))
-    assert not _search_done(load(tmp_path, name).trials), f"the search ended before its 4th kill: {moments}"
+    assert not _search_done(load(tmp_path, name).trials), f"the search ended before its last kill: {moments}"
 
-    # The fifth kill: during the confirmation that follows the completed search.
+    # The last kill: during the confirmation that follows the completed search.
     units = rng.randint(1, 2)
     _kill_when(tmp_path, name, lambda trials: _confirmed(tmp_path, name) >= units, 0.0)
     assert _confirmed(tmp_path, name) < CONFIRM_RUNS, "the confirmation ended before it was killed"

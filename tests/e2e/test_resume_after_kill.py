@@ -89,10 +89,12 @@ def test_an_interrupt_stops_gracefully_and_resumes_and_a_failing_trial_ends_fail
     if stop_signal != signal.SIGINT:
         return  # what follows does not depend on the signal: once is enough
 
-    code, stdout, stderr = finish(start("resume", name, "--storage-path", storage))
+    # The resume finishes the interrupted trials and, with a larger --num-samples, adds one.
+    code, stdout, stderr = finish(start("resume", name, "--storage-path", storage, "--num-samples", "4"))
     assert code == 0, stderr[-3000:]
     trials = _study(tmp_path, name).trials
-    assert len(trials) == 3
+    assert len(trials) == 4 and all(trial.state.is_finished() for trial in trials)
+    assert _child_runs_per_trial(tmp_path, name) == {str(number): 1 for number in range(4)}
     experiment = tmp_path / "runs" / name / "ray" / name
     for trial in trials:
         poisoned = trial.user_attrs["params"]["options.nan_at_step"] == 3
@@ -138,13 +140,6 @@ def test_sigkill_while_only_the_last_trial_runs_then_resume(tmp_path):
     # The trial the kill left RUNNING in MLflow (never run again: it is COMPLETE) was put right by the resume.
     assert_stores_agree(tmp_path / "runs" / name, name, "val/main/mse")
 
-    # Extension: a larger --num-samples adds trials to the finished study, the finished ones untouched.
-    code, stdout, stderr = finish(start("resume", name, "--storage-path", storage, "--num-samples", str(num_samples + 1)))
-    assert code == 0, stderr[-3000:]
-    study = _check_complete(tmp_path, name, num_samples + 1)
-    assert {number: study.trials[number].value for number in before} == before
-    assert _child_runs_per_trial(tmp_path, name) == {str(number): 1 for number in range(num_samples + 1)}
-    assert_stores_agree(tmp_path / "runs" / name, name, "val/main/mse")
 
 
 def _assert_ray_on_loopback_only(tmp_path: Path, name: str, listening: set[tuple[int, str, str, int]], stderr: str) -> None:
