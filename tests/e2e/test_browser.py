@@ -27,7 +27,7 @@ from weightsearch.contracts import ATTR_LAMBDA_PREFIX, ATTR_VALUE_PREFIX
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "tracking"))  # the MLflow server helper of the tracking tests
 
-from mlflow_server import answers, free_port
+from mlflow_server import answers, free_port, terminate_group
 
 pytestmark = pytest.mark.e2e
 REQUIRE_BROWSER = "WEIGHTSEARCH_REQUIRE_BROWSER"
@@ -142,16 +142,8 @@ def dom(page: subprocess.Popen) -> Node:
 
 def stop(process: subprocess.Popen) -> None:
     """SIGTERM the process group ``process`` leads, SIGKILL it after 15 s (not once it has ended: its pid is free)."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
+    if process.poll() is None:
+        terminate_group(process, timeout_s=15)
 
 
 def start_dashboard(storage: str, port: int, log: Path) -> subprocess.Popen:

@@ -33,6 +33,18 @@ def answers(url: str, process: subprocess.Popen, timeout_s: float) -> bool:
     return False
 
 
+def terminate_group(process: subprocess.Popen, timeout_s: float) -> None:
+    """SIGTERM the process group ``process`` leads (started with ``start_new_session``), SIGKILL it after ``timeout_s``."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
 class MlflowServer:
     """``mlflow server`` on 127.0.0.1:``port`` with its store under ``root``; :meth:`stop` and :meth:`start` again keep both."""
 
@@ -71,14 +83,7 @@ class MlflowServer:
         if self._process is None:
             return
         group = self._process.pid  # start_new_session: the process group id is the leader's pid
-        try:
-            os.killpg(group, signal.SIGTERM)
-            self._process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(group, signal.SIGKILL)
-            self._process.wait()
-        except ProcessLookupError:
-            pass
+        terminate_group(self._process, timeout_s=20)
         # uvicorn's worker may outlive the leader for a moment and still hold the port.
         deadline = time.monotonic() + 20
         while True:
