@@ -20,7 +20,7 @@ def local_ray():
     """
     import ray
 
-    from weightsearch.search.tuner import _single_machine_node_ip
+    from weightsearch.search.tuner import WORKER_RUNTIME_ENV, _single_machine_node_ip
 
     # As a sweep's own Ray: every process on 127.0.0.1 (Ray would otherwise take the machine's address).
     with _single_machine_node_ip():
@@ -31,7 +31,7 @@ def local_ray():
             include_dashboard=False,
             _node_ip_address="127.0.0.1",
             configure_logging=False,
-            runtime_env={"env_vars": {"PYTHONPATH": WORKER_PYTHONPATH}},
+            runtime_env={**WORKER_RUNTIME_ENV, "env_vars": {"PYTHONPATH": WORKER_PYTHONPATH}},
         )
     yield ray
     ray.shutdown()

@@ -6,7 +6,6 @@ import contextlib
 import copy
 import logging
 import shutil
-import sys
 import tempfile
 import traceback
 from pathlib import Path
@@ -29,17 +28,6 @@ def with_resources(cpus: float, gpus: float) -> Any:
     return tune.with_resources(run_trial, {"cpu": cpus, "gpu": gpus})
 
 
-def ignore_shutdown_exit(unraisable: Any) -> None:
-    """``sys.unraisablehook`` of a trial's worker: drop the SystemExit of Ray's shutdown, pass anything else on.
-
-    Ray ends a worker by SIGTERM, which its handler turns into SystemExit; when the signal lands in a
-    weakref or GC callback, Python cannot raise it and prints "Exception ignored in … SystemExit: 1" with a
-    traceback on the worker's stderr, which Ray copies into the driver's terminal (the sweep's progress table).
-    """
-    if not issubclass(unraisable.exc_type, SystemExit):
-        sys.__unraisablehook__(unraisable)
-
-
 def run_trial(config: dict[str, Any]) -> None:
     """Train the config's resolved trial (``CONFIG_TRIAL``), reporting each evaluation and checkpoint to Ray Tune.
 
@@ -51,7 +39,6 @@ def run_trial(config: dict[str, Any]) -> None:
     """
     # Ray logs every persisted checkpoint at INFO on the driver's console; one line per report is noise.
     logging.getLogger("ray.train").setLevel(logging.WARNING)
-    sys.unraisablehook = ignore_shutdown_exit
     cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
     # One intra-op thread per reserved core, so that packed trials do not oversubscribe the node.
     torch.set_num_threads(max(1, int(cpus)))

@@ -39,9 +39,12 @@ from weightsearch.search.pruning import OptunaPruningScheduler
 from weightsearch.search.searcher import OptunaSearcher
 from weightsearch.search.summary import StudySummary, summarize
 from weightsearch.search.trainable import with_resources
+from weightsearch.search.worker_setup import WORKER_SETUP_HOOK
 
 RAY_CONNECT_TIMEOUT_S = 5.0
 LOOPBACK = "127.0.0.1"
+#: The sweep's Ray job environment: each worker quiets Ray's shutdown from its start (see worker_setup).
+WORKER_RUNTIME_ENV = {"worker_process_setup_hook": WORKER_SETUP_HOOK}
 # The logger of Ray's token setup (a private module; tests/test_private_apis.py checks it still logs the hint).
 RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 
@@ -272,11 +275,12 @@ def _connect_ray(address: str | None) -> bool:
                 include_dashboard=False,
                 configure_logging=False,
                 _node_ip_address=LOOPBACK,
+                runtime_env=WORKER_RUNTIME_ENV,
             )
         return True
     try:
         with _without_auth_opt_out_hint(), _keeping_sigterm_handler():
-            ray.init(address=address, configure_logging=False)
+            ray.init(address=address, configure_logging=False, runtime_env=WORKER_RUNTIME_ENV)
     except Exception as error:  # noqa: BLE001 - connection and authentication errors alike
         raise UserError(f"spec field 'ray.address': cannot join the Ray cluster at {address}: {_first_line(error)}") from None
     return True
