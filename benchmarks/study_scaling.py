@@ -1,4 +1,4 @@
-"""How a sweep's costs grow with its study: a suggestion at 100, 1,000 and 10,000 finished trials, and `best`.
+"""How a sweep's costs grow with its study: a suggestion at 100, 1,000 and 10,000 finished trials, `best` and `status`.
 
 **Suggestion.** The sweep spec is the quickstart with the full search space
 (``search_spaces/full.yaml``: eight strategies, each with its own conditional arguments, plus
@@ -59,6 +59,8 @@ FAIL_SHARE, PRUNED_SHARE = 0.05, 0.5
 WRITER_TRIALS = 3  # trials recorded through the product's writer; the rest are copies of their rows
 TARGET_RATIO = 3.0
 TARGET_BEST_S = 2.0
+TARGET_STATUS_S = 1.0  # `status` of a STATUS_SMALL-trial sweep
+STATUS_SMALL = 10
 _RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # as the writer ends runs
 
 
@@ -89,16 +91,17 @@ def run(*, quick: bool, out_dir: Path) -> SuiteReport:
         trials = finished_trials(spec, count, random.Random(SEED))
         suggestion = suggestion_costs(root, trials, settings)
         best = best_latency(root, spec, trials[: settings["mlflow_runs"]], settings["cli_repetitions"])
-    results = {"suggestion": suggestion, "best": best}
+        status = status_latency(root, spec, trials, [STATUS_SMALL, max(settings["sizes"])], settings["cli_repetitions"])
+    results = {"suggestion": suggestion, "best": best, "status": status}
     plot = _plot(suggestion, out_dir)
-    targets = _targets(suggestion, best, quick)
+    targets = _targets(suggestion, best, status, quick)
     return SuiteReport(
         name="study_scaling",
-        title="Study scaling: suggestion cost and `best` latency vs finished trials",
+        title="Study scaling: suggestion cost, `best` and `status` latency vs finished trials",
         quick=quick,
         settings=settings,
         results=results,
-        markdown=_markdown(settings, suggestion, best),
+        markdown=_markdown(settings, suggestion, best, status),
         targets=targets,
         plots=[str(plot)],
         wall_s=time.perf_counter() - started,
@@ -345,6 +348,39 @@ def best_latency(root: Path, spec: Any, trials: list[FinishedTrial], repetitions
     }
 
 
+# --- status -------------------------------------------------------------------------------------
+
+
+def status_latency(root: Path, spec: Any, trials: list[FinishedTrial], sizes: list[int], repetitions: int) -> dict[str, Any]:
+    """A sweep of each size in ``sizes`` (its resolved spec and study in its run directory), then
+    `weightsearch status` on each as a subprocess, ``repetitions`` times in rotated order (wall, Python start included)."""
+    from weightsearch.config import spec_to_yaml
+
+    names = {size: f"status-{size}" for size in sizes}
+    for size, name in names.items():
+        sized = spec.model_copy(update={"name": name})
+        sized.paths.dir.mkdir(parents=True)
+        sized.paths.spec_file.write_text(spec_to_yaml(sized))
+        fill_study(sized.optuna_url, sized, trials[:size])
+    timings: dict[int, list[float]] = {size: [] for size in sizes}
+    for repetition in range(repetitions):
+        for size in sizes[repetition % len(sizes):] + sizes[: repetition % len(sizes)]:
+            started = time.perf_counter()
+            completed = subprocess.run([*_cli(), "status", names[size], "--storage-path", str(spec.paths.root)],
+                                       check=False, capture_output=True, text=True)
+            if completed.returncode != 0:
+                raise RuntimeError(f"status failed: {completed.stderr.strip()}")
+            timings[size].append(time.perf_counter() - started)
+        _progress(f"status, repetition {repetition + 1}/{repetitions}: "
+                  + ", ".join(f"{size:,} trials {timings[size][-1]:.2f} s" for size in sizes))
+    return {
+        "sizes": sizes,
+        "command": "weightsearch status <name> --storage-path <root>",
+        "raw": {str(size): values for size, values in timings.items()},
+        "per_size": {str(size): common.spread(values) for size, values in timings.items()},
+    }
+
+
 def _cli() -> list[str]:
     """The `weightsearch` console script of this Python (``python -m weightsearch.cli`` without one)."""
     script = Path(sys.executable).with_name("weightsearch")
@@ -492,7 +528,7 @@ def _now_ms() -> int:
 # --- report -------------------------------------------------------------------------------------
 
 
-def _targets(suggestion: dict[str, Any], best: dict[str, Any], quick: bool) -> list[Target]:
+def _targets(suggestion: dict[str, Any], best: dict[str, Any], status: dict[str, Any], quick: bool) -> list[Target]:
     sizes = suggestion["sizes"]
     per_size = suggestion["per_size"]
     smallest, largest = str(sizes[0]), str(sizes[-1])
@@ -513,10 +549,17 @@ def _targets(suggestion: dict[str, Any], best: dict[str, Any], quick: bool) -> l
                       f"Python + imports + MLflow opening its store; in process {best['in_process_s']['median']:.2f} s"),
             met=(cli <= TARGET_BEST_S) if best["runs"] >= 10_000 and not quick else None,
         ),
+        Target(
+            name=f"`weightsearch status` of a {STATUS_SMALL}-trial sweep",
+            wanted=f"≤ {TARGET_STATUS_S:g} s",
+            measured=", ".join(f"{status['per_size'][str(size)]['median']:.2f} s with {size:,} trials"
+                               for size in status["sizes"]) + " (CLI wall, medians)",
+            met=(status["per_size"][str(STATUS_SMALL)]["median"] <= TARGET_STATUS_S) if not quick else None,
+        ),
     ]
 
 
-def _markdown(settings: dict[str, Any], suggestion: dict[str, Any], best: dict[str, Any]) -> str:
+def _markdown(settings: dict[str, Any], suggestion: dict[str, Any], best: dict[str, Any], status: dict[str, Any]) -> str:
     sizes = suggestion["sizes"]
     per_size = suggestion["per_size"]
     base = per_size[str(sizes[0])]["suggest_s"]["median"]
@@ -560,6 +603,11 @@ def _markdown(settings: dict[str, Any], suggestion: dict[str, Any], best: dict[s
         "process; once, ranking every COMPLETE run (how `best` read before it narrowed its reads; it still does "
         "with several objectives).",
         best_table,
+        f"`{status['command']}` ({settings['cli_repetitions']} repetitions, sizes in rotated order): a study in "
+        "SQLite is read with the standard library (`weightsearch.search.sqlite_study`), not through Optuna.",
+        common.markdown_table(["finished trials", "`status` CLI end to end (s)"],
+                              [[f"{size:,}", common.format_spread(status["per_size"][str(size)])]
+                               for size in status["sizes"]]),
     ])
 
 

@@ -49,14 +49,14 @@ def test_the_command_table_names_the_module_of_every_command() -> None:
     assert build_parser("best").parse_args(["best", "tiny"]).handler.__module__ == "weightsearch.cli.results"
 
 
-def test_status_imports_optuna_and_the_spec_only(tmp_path: Path) -> None:
+def test_status_reads_a_sqlite_study_without_optuna(tmp_path: Path) -> None:
     spec = load_spec("quickstart", [f"storage.path={tmp_path}"])
     spec.paths.dir.mkdir(parents=True)
     spec.paths.spec_file.write_text(spec_to_yaml(spec))
     study = optuna.create_study(study_name=spec.name, storage=spec.optuna_url, directions=spec.directions)
     study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={ATTR_PARAMS: {"lr": 0.003}}))
 
-    watched = NEVER | CLI_MODULES | {"mlflow"}
+    watched = NEVER | CLI_MODULES | {"mlflow", "optuna", "sqlalchemy"}
     assert loaded_after([["status", spec.name, "--storage-path", str(tmp_path)]], watched) == ["weightsearch.cli.sweep"]
 
 

@@ -33,3 +33,13 @@ def test_the_bulk_fill_stores_what_add_trials_stores_and_a_sweep_can_suggest_fro
     extended = optuna.load_study(study_name=spec.name, storage=bulk_url).trials
     assert len(extended) == 43 and all(t.state == optuna.trial.TrialState.COMPLETE for t in extended[40:])
     assert all(t.user_attrs["params"]["strategy"] in spec.space.strategy_names() for t in extended[40:])
+
+
+def test_status_latency_runs_the_cli_on_a_sweep_of_each_size(tmp_path) -> None:
+    spec = study_scaling._spec(tmp_path, seed=0)
+    trials = study_scaling.finished_trials(spec, 12, random.Random(0))
+    status = study_scaling.status_latency(tmp_path, spec, trials, [4, 12], repetitions=1)
+    assert status["sizes"] == [4, 12] and set(status["per_size"]) == {"4", "12"}
+    assert all(len(values) == 1 and values[0] > 0 for values in status["raw"].values())
+    study = optuna.load_study(study_name="status-12", storage=f"sqlite:///{tmp_path / 'status-12' / 'optuna.db'}")
+    assert len(study.trials) == 12

@@ -286,17 +286,27 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def sweep_status(name: str, storage_path: str | None) -> StudySummary:
-    """The summary of sweep ``name`` under ``storage_path``; UserError when there is no such sweep."""
-    from weightsearch.search.summary import summarize
+    """The summary of sweep ``name`` under ``storage_path``; UserError when there is no such sweep.
 
-    spec, study, url = open_sweep(name, storage_path)
-    return summarize(study, url, spec.metrics, calibrated=spec.pruner.calibrate is not None)
+    A study in SQLite is read with the standard library (:mod:`weightsearch.search.sqlite_study`), which
+    keeps `status` fast; any other, or one that reader cannot vouch for, through Optuna.
+    """
+    from weightsearch.search.sqlite_study import read_sqlite_study
+    from weightsearch.search.summary import snapshot, summarize
+
+    spec, url = sweep_spec(name, storage_path)
+    stored = read_sqlite_study(url, spec.name) or snapshot(load_study(spec, url))
+    return summarize(stored, url, spec.metrics, calibrated=spec.pruner.calibrate is not None)
 
 
 def open_sweep(name: str, storage_path: str | None) -> tuple[SweepSpec, optuna.Study, str]:
     """Sweep ``name``'s spec, its Optuna study and the study's storage URL; UserError when there is no such sweep."""
-    import optuna
+    spec, url = sweep_spec(name, storage_path)
+    return spec, load_study(spec, url), url
 
+
+def sweep_spec(name: str, storage_path: str | None) -> tuple[SweepSpec, str]:
+    """Sweep ``name``'s spec and its study's storage URL; UserError when there is no such sweep."""
     from weightsearch.config import load_spec
 
     paths = RunPaths.of(name, storage_path)
@@ -307,9 +317,14 @@ def open_sweep(name: str, storage_path: str | None) -> tuple[SweepSpec, optuna.S
         )
     spec = load_spec(paths.spec_file)
     # The default study lives next to the spec file, wherever the run directory is now.
-    url = spec.storage.optuna_url or paths.optuna_url
+    return spec, spec.storage.optuna_url or paths.optuna_url
+
+
+def load_study(spec: SweepSpec, url: str) -> optuna.Study:
+    """The Optuna study of ``spec`` at ``url``; UserError when the sweep stopped before creating it."""
+    import optuna
+
     try:
-        study = optuna.load_study(study_name=spec.name, storage=url)
+        return optuna.load_study(study_name=spec.name, storage=url)
     except KeyError:
-        raise UserError(f"sweep {name!r}: its study is not in {url}; the sweep stopped before creating it") from None
-    return spec, study, url
+        raise UserError(f"sweep {spec.name!r}: its study is not in {url}; the sweep stopped before creating it") from None

@@ -5,12 +5,49 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import optuna
-from optuna.trial import TrialState
+from typing import TYPE_CHECKING, Any
 
 from weightsearch.contracts import ATTR_PARAMS, STUDY_ATTR_CALIBRATION
+from weightsearch.pareto import pareto_levels
+
+if TYPE_CHECKING:
+    import optuna
+
+#: Optuna's trial states in its own order (``optuna.trial.TrialState``), the order counts are shown in.
+TRIAL_STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING")
+
+
+@dataclass(frozen=True)
+class StoredTrial:
+    """What a summary needs of one trial: number, Optuna state name, objective values, sampled parameters."""
+
+    number: int
+    state: str
+    values: list[float]
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredStudy:
+    """What a summary needs of a study, read by Optuna (:func:`snapshot`) or straight from its SQLite file."""
+
+    name: str
+    directions: list[str]  # "minimize" | "maximize", one per objective
+    trials: list[StoredTrial]
+    user_attrs: dict[str, Any]
+
+
+def snapshot(study: optuna.Study) -> StoredStudy:
+    """``study`` as a :class:`StoredStudy` (its trials' parameters: our ``params`` user attribute, else Optuna's)."""
+    return StoredStudy(
+        name=study.study_name,
+        directions=[direction.name.lower() for direction in study.directions],
+        trials=[
+            StoredTrial(trial.number, trial.state.name, list(trial.values or []), trial.user_attrs.get(ATTR_PARAMS, trial.params))
+            for trial in study.get_trials(deepcopy=False)
+        ],
+        user_attrs=study.user_attrs,
+    )
 
 
 @dataclass(frozen=True)
@@ -51,22 +88,31 @@ class StudySummary:
         }
 
 
-def summarize(study: optuna.Study, storage: str, metrics: list[str], *, calibrated: bool = False) -> StudySummary:
+def summarize(study: StoredStudy, storage: str, metrics: list[str], *, calibrated: bool = False) -> StudySummary:
     """Summarize ``study`` (stored at the SQLAlchemy URL ``storage``) whose objectives are ``metrics``;
     ``calibrated``: its pruner is gated by calibration, whose per-step table is read too."""
-    trials = study.get_trials(deepcopy=False)
-    counts = Counter(trial.state.name for trial in trials)
-    finished = [trial for trial in trials if trial.state == TrialState.COMPLETE]
-    best = study.best_trials if finished else []
+    counts = Counter(trial.state for trial in study.trials)
     return StudySummary(
-        study=study.study_name,
+        study=study.name,
         storage=storage,
         metrics=list(metrics),
-        directions=[direction.name.lower() for direction in study.directions],
-        counts={state.name: counts[state.name] for state in TrialState if counts[state.name]},
-        best=[BestTrial(trial.number, list(trial.values), trial.user_attrs.get(ATTR_PARAMS, trial.params)) for trial in best],
+        directions=study.directions,
+        counts={state: counts[state] for state in TRIAL_STATES if counts[state]},
+        best=[BestTrial(trial.number, trial.values, trial.params) for trial in _best_trials(study)],
         calibration=study.user_attrs.get(STUDY_ATTR_CALIBRATION, {}) if calibrated else None,
     )
+
+
+def _best_trials(study: StoredStudy) -> list[StoredTrial]:
+    """The best COMPLETE trial (the lowest number among equals), or the Pareto front by number with several objectives."""
+    signs = [1.0 if direction == "minimize" else -1.0 for direction in study.directions]
+    costs = {trial.number: [sign * value for sign, value in zip(signs, trial.values)]
+             for trial in study.trials if trial.state == "COMPLETE"}
+    by_number = {trial.number: trial for trial in study.trials}
+    if len(signs) == 1:
+        return [by_number[min(costs, key=lambda number: (costs[number][0], number))]] if costs else []
+    levels = pareto_levels(costs)
+    return [by_number[number] for number in sorted(costs) if levels[number] == 0]
 
 
 def summary_lines(summary: StudySummary) -> list[str]:

@@ -37,7 +37,7 @@ from weightsearch.search.optuna_factory import make_pruner, make_sampler
 from weightsearch.search.progress import SweepProgress
 from weightsearch.search.pruning import OptunaPruningScheduler
 from weightsearch.search.searcher import OptunaSearcher
-from weightsearch.search.summary import StudySummary, summarize
+from weightsearch.search.summary import StudySummary, snapshot, summarize
 from weightsearch.search.trainable import with_resources
 from weightsearch.search.worker_setup import WORKER_SETUP_HOOK
 
@@ -88,7 +88,7 @@ def sweep_result(spec: SweepSpec, study: optuna.Study, elapsed_s: float) -> Swee
         run_dir=spec.paths.dir,
         storage=spec.optuna_url,
         tracking_uri=spec.tracking_uri,
-        summary=summarize(study, spec.optuna_url, spec.metrics, calibrated=spec.pruner.calibrate is not None),
+        summary=summarize(snapshot(study), spec.optuna_url, spec.metrics, calibrated=spec.pruner.calibrate is not None),
         elapsed_s=elapsed_s,
     )
 

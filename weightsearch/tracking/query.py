@@ -28,6 +28,7 @@ from mlflow.tracking import MlflowClient
 
 from weightsearch.contracts import RunPaths
 from weightsearch.errors import UserError
+from weightsearch.pareto import pareto_levels
 from weightsearch.redact import without_password
 from weightsearch.tracking import names
 from weightsearch.tracking.connection import check_tracking_uri
@@ -196,7 +197,7 @@ def rank(runs: Sequence[Run], objectives: Sequence[Objective]) -> list[RankedTri
     signs = [1.0 if direction == "minimize" else -1.0 for _, direction in objectives]
     costs = {trial.run_id: [sign * trial.objectives[metric] for sign, (metric, _) in zip(signs, objectives)]
              for trial in trials}
-    levels = _pareto_levels(costs) if len(objectives) > 1 else dict.fromkeys(costs, 0)
+    levels = pareto_levels(costs) if len(objectives) > 1 else dict.fromkeys(costs, 0)
     return sorted(trials, key=lambda trial: (levels[trial.run_id], costs[trial.run_id][0], trial.trial_number))
 
 
@@ -296,24 +297,6 @@ def _ranked_trial(run: Run, objectives: Sequence[Objective]) -> RankedTrial | No
         params=params,
         config=config,
     )
-
-
-def _pareto_levels(costs: dict[str, list[float]]) -> dict[str, int]:
-    """Non-dominated sorting of minimized cost vectors: level 0 is the Pareto front, level 1 the next, …"""
-    remaining = dict(costs)
-    levels: dict[str, int] = {}
-    level = 0
-    while remaining:
-        front = [key for key, cost in remaining.items() if not any(_dominates(other, cost) for other in remaining.values())]
-        for key in front:
-            levels[key] = level
-            del remaining[key]
-        level += 1
-    return levels
-
-
-def _dominates(first: list[float], second: list[float]) -> bool:
-    return all(a <= b for a, b in zip(first, second)) and any(a < b for a, b in zip(first, second))
 
 
 def _recorded_tracking(spec_file: Path) -> dict[str, Any]:
