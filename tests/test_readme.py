@@ -1,9 +1,12 @@
-"""The README matches the code where that is cheap to check: its metric names are reported, its commands exist."""
+"""The README matches the code where that is cheap to check: its metric names are reported, its commands exist,
+its benchmark headlines are the recorded results' figures."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +64,45 @@ def test_every_command_the_readme_shows_exists():
     shown = set(re.findall(r"(?:^|`|&& )weightsearch ([a-z][a-z-]+)", README, flags=re.MULTILINE))
     assert {"run", "best", "show", "status", "confirm"} <= shown
     assert shown <= set(commands), f"the README shows commands the CLI does not have: {shown - set(commands)}"
+
+
+NUMBER = re.compile(r"[−-]?\d[\d,]*(?:\.\d+)?")  # 1,234.5 and −0.03 (the README's minus sign) alike
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+def _as_float(text: str) -> float:
+    return float(text.replace("−", "-").replace(",", ""))
+
+
+def _numbers(value: Any) -> list[float]:
+    """Every number in a suite's JSON: values, keys and the figures inside its strings (its markdown, its targets)."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, str):
+        return [_as_float(match) for match in NUMBER.findall(value)]
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [number for item in items for number in _numbers(item)]
+
+
+def _recorded(figure: str, recorded: list[float]) -> bool:
+    """``figure`` as the README prints it is a recorded number at the README's precision (as is, ×10³ for ms or
+    ×10⁻³, ×100 for %, or ×10⁻³ for a count in thousands; a minus sign may be the text's)."""
+    value, decimals = abs(_as_float(figure)), len(figure.split(".")[1]) if "." in figure else 0
+    return any(round(abs(number) * scale, decimals) == round(value, decimals)
+               for number in recorded for scale in (1, 1000, 100, 1e-3))
+
+
+def test_the_benchmark_table_quotes_the_recorded_results():
+    start = README.index("| suite | what | headline")
+    rows = README[start:].split("\n\n")[0].splitlines()[2:]
+    assert len(rows) >= 6  # the table was found
+    unrecorded = {}
+    for row in rows:
+        suite, _, headline, *_ = (cell.strip() for cell in row.strip("|").split(" | "))
+        recorded = _numbers(json.loads((RESULTS / f"{suite.strip('`')}.json").read_text()))
+        missing = [figure for figure in NUMBER.findall(headline) if not _recorded(figure, recorded)]
+        if missing:
+            unrecorded[suite] = missing
+    assert not unrecorded, f"README headline figures not in benchmarks/results/<suite>.json: {unrecorded}"
