@@ -1,5 +1,5 @@
-"""Fault injection: one tiny sweep, pruner on, SIGKILLed at 4 seeded random moments (the last during its
-confirmation) and resumed after each; then both stores must agree with each other and with an uninterrupted
+"""Fault injection: one tiny sweep, pruner on, SIGKILLed at 5 seeded random moments (the last during its
+confirmation; issue 16 asks for at least 5) and resumed after each; then both stores must agree with each other and with an uninterrupted
 training of every trial, step by step."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from weightsearch.trial.trainer import train
 pytestmark = pytest.mark.e2e
 
 SEED = 16
-NUM_SAMPLES, STEPS, SEARCH_KILLS = 4, 60, 3
+NUM_SAMPLES, STEPS, SEARCH_KILLS = 4, 60, 4
 CONFIRM = {"top": 1, "seeds": 2}  # the best trial and equal weights, 2 seeds each: 4 confirmation runs
 CONFIRM_RUNS = 4
 # Median pruning from the second trial on, from its third report (so each trial reports at least 3 times).
@@ -70,7 +70,7 @@ def _uninterrupted(config: TrialConfig) -> dict[int, float]:
     return values
 
 
-def test_four_kills_at_seeded_moments_leave_both_stores_as_an_uninterrupted_sweep(tmp_path):
+def test_five_kills_at_seeded_moments_leave_both_stores_as_an_uninterrupted_sweep(tmp_path):
     sys.path.insert(0, str(REPO_ROOT / "tests" / "search"))  # sweep_plugins, for the in-process training
     name = "faults"
     write_spec(
