@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "weightsearch"
 
 # Bottom up; a unit may import its own layer and those below. See ARCHITECTURE.md.
 LAYERS = [
-    {"contracts", "errors", "redact", "stats"},
+    {"contracts", "errors", "redact", "stats", "pareto"},
     {"config"},
     {"losses", "weighting", "composite"},
     {"trial", "vla", "metaworld"},
