@@ -82,8 +82,14 @@ def recorded_sweep(tmp_path: Path) -> str:
     return uri
 
 
-def test_best_and_show_import_mlflow_only(recorded_sweep: str) -> None:
-    commands = [["best", "tiny", "--tracking-uri", recorded_sweep, "--format", fmt] for fmt in ("table", "json")]
+def test_best_and_show_read_a_sqlite_store_without_mlflow(recorded_sweep: str) -> None:
+    commands = [["best", "tiny", "--tracking-uri", recorded_sweep, "--format", fmt] for fmt in ("table", "json", "yaml")]
     commands.append(["show", "tiny", "--tracking-uri", recorded_sweep])
+    watched = NEVER | CLI_MODULES | {"optuna", "mlflow", "sqlalchemy"}
+    assert loaded_after(commands, watched) == ["weightsearch.cli.results"]
+
+
+def test_a_filter_needs_mlflow_and_imports_only_it(recorded_sweep: str) -> None:
+    command = ["best", "tiny", "--tracking-uri", recorded_sweep, "--filter", "params.strategy = 'fixed'"]
     watched = NEVER | CLI_MODULES | {"optuna", "mlflow"}
-    assert loaded_after(commands, watched) == ["mlflow", "weightsearch.cli.results"]
+    assert loaded_after([command], watched) == ["mlflow", "weightsearch.cli.results"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import pytest
 from mlflow.entities import Metric, Param, Run, RunData, RunInfo, RunTag
@@ -12,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from weightsearch.contracts import RunPaths
 from weightsearch.errors import UserError
 from weightsearch.tracking import names
+from weightsearch.tracking.mlflow_runs import MlflowRuns
 from weightsearch.tracking.query import (
     best_trials,
     locate,
@@ -86,8 +88,11 @@ def recorded_sweeps(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["distinct-minimize", "distinct-maximize", "tied-minimize", "tied-maximize"])
-def test_best_trials_reads_the_same_leaders_as_ranking_every_run(recorded_sweeps, name):
+@pytest.mark.parametrize("source", ["sqlite", "mlflow"])
+def test_best_trials_reads_the_same_leaders_as_ranking_every_run(recorded_sweeps, name, source):
     sweep = open_sweep(name, tracking_uri=recorded_sweeps)
+    if source == "mlflow":  # the paged, narrowing read of MLflow's client (a server's, or any non-SQLite store's)
+        sweep = replace(sweep, source=MlflowRuns(recorded_sweeps))
     for filter_string in (None, "params.strategy = 'dwa'"):
         every = rank(trial_runs(sweep, state="COMPLETE", filter_string=filter_string), sweep.objectives)
         for top in (1, 3, 7, 40):

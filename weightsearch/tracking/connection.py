@@ -6,8 +6,6 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from mlflow.tracking import MlflowClient
-
 from weightsearch.errors import UserError
 from weightsearch.redact import without_password
 
@@ -28,6 +26,8 @@ def probe(tracking_uri: str, timeout_s: float = 5.0) -> str | None:
     this probe tries once with a short timeout, so a sweep fails fast and an outage is detected fast.
     """
     if not is_remote(tracking_uri):
+        from mlflow.tracking import MlflowClient
+
         try:
             MlflowClient(tracking_uri).search_experiments(max_results=1)
         except Exception as error:  # a local store fails with whatever its backend raises

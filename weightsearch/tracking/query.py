@@ -1,7 +1,9 @@
 """Read a recorded sweep back from MLflow: where it is, its best trials, and a summary per strategy.
 
-Everything here reads MLflow, never the run directory's Optuna database: ``best`` and ``show`` work
-from any machine that can reach the tracking server.
+Everything here reads MLflow's store, never the run directory's Optuna database: ``best`` and ``show``
+work from any machine that can reach the tracking server. A local SQLite store is read with the
+standard library (:mod:`weightsearch.tracking.sqlite_runs`: no MLflow import, ~3 s less), any other
+store, and any ``--filter``, through MLflow's client (:mod:`weightsearch.tracking.mlflow_runs`).
 
 Which tracking URI (``best``/``show`` without ``--tracking-uri``): the run directory of the sweep,
 ``<storage path>/<name>`` (storage path ``--storage-path``, default ``ws-runs``), holds the resolved
@@ -14,17 +16,13 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
-from mlflow.artifacts import load_dict
-from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
-from mlflow.store.entities.paged_list import PagedList
-from mlflow.tracking import MlflowClient
 
 from weightsearch.contracts import RunPaths
 from weightsearch.errors import UserError
@@ -32,7 +30,12 @@ from weightsearch.pareto import pareto_levels
 from weightsearch.redact import without_password
 from weightsearch.tracking import names
 from weightsearch.tracking.connection import check_tracking_uri
+from weightsearch.tracking.sqlite_runs import open_sqlite_runs
 from weightsearch.tracking.ui import runs_view_url
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
 Objective = tuple[str, str]  # (metric, "minimize" | "maximize")
 
@@ -45,15 +48,41 @@ class SweepLocation:
     experiment: str
 
 
+class RunSource(Protocol):
+    """Where a sweep's runs are read from: MLflow's client (:class:`~weightsearch.tracking.mlflow_runs.MlflowRuns`),
+    or, for a local SQLite store, the standard library (:class:`~weightsearch.tracking.sqlite_runs.SqliteRuns`)."""
+
+    def experiment_id(self, name: str) -> str | None: ...
+
+    def latest_sweep(self, experiment_id: str, sweep: str) -> Run | None: ...
+
+    def runs(
+        self, experiment_id: str, parent_id: str, *, kind: str, state: str | None, filter_string: str | None
+    ) -> list[Run]: ...
+
+    def leading_runs(
+        self, experiment_id: str, parent_id: str, objective: Objective, top: int, filter_string: str | None
+    ) -> list[Run]: ...
+
+    def load_dict(self, artifact_uri: str) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class RecordedSweep:
-    """A sweep's parent run in MLflow, opened for queries."""
+    """A sweep's parent run in MLflow, opened for queries (``source``) and writes (``client``)."""
 
     name: str
-    client: MlflowClient
+    source: RunSource
     location: SweepLocation
     experiment_id: str
     parent: Run
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        """MLflow's client on the sweep's store, to write to it (reading needs no MLflow: see ``source``)."""
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(self.location.tracking_uri)
 
     @property
     def objectives(self) -> list[Objective]:
@@ -112,26 +141,31 @@ def open_sweep(name: str, *, tracking_uri: str | None = None, storage_path: str 
     """The parent run of sweep ``name``; :class:`UserError` when MLflow has no such experiment or sweep."""
     location = locate(name, tracking_uri=tracking_uri, storage_path=storage_path)
     check_tracking_uri(location.tracking_uri)
-    client = MlflowClient(location.tracking_uri)
+    source = _source(location.tracking_uri)
     shown_uri = without_password(location.tracking_uri)
-    experiment = client.get_experiment_by_name(location.experiment)
-    if experiment is None:
+    experiment_id = source.experiment_id(location.experiment)
+    if experiment_id is None:
         raise UserError(
             f"sweep {name!r}: no MLflow experiment {location.experiment!r} at {shown_uri}; "
             "check the name, or pass the --tracking-uri it was recorded at"
         )
-    parents = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`{names.KIND}` = 'sweep' and tags.`{names.SWEEP}` = {names.quote(name)}",
-        order_by=["attributes.start_time DESC"],  # the latest sweep of that name
-        max_results=1,
-    )
-    if not parents:
+    parent = source.latest_sweep(experiment_id, name)  # the latest sweep of that name
+    if parent is None:
         raise UserError(
             f"sweep {name!r}: MLflow experiment {location.experiment!r} at {shown_uri} has no sweep of that name; "
             "check the name"
         )
-    return RecordedSweep(name, client, location, experiment.experiment_id, parents[0])
+    return RecordedSweep(name, source, location, experiment_id, parent)
+
+
+def _source(tracking_uri: str) -> RunSource:
+    """The standard-library reader for a local SQLite store it knows, else MLflow's client."""
+    sqlite = open_sqlite_runs(tracking_uri)
+    if sqlite is not None:
+        return sqlite
+    from weightsearch.tracking.mlflow_runs import MlflowRuns
+
+    return MlflowRuns(tracking_uri)
 
 
 def read_confirmation(sweep: RecordedSweep) -> dict[str, Any] | None:
@@ -139,7 +173,7 @@ def read_confirmation(sweep: RecordedSweep) -> dict[str, Any] | None:
     artifact = sweep.parent.data.tags.get(names.CONFIRMATION)
     if artifact is None:
         return None
-    return load_dict(f"{sweep.parent.info.artifact_uri.rstrip('/')}/{artifact}")
+    return sweep.source.load_dict(f"{sweep.parent.info.artifact_uri.rstrip('/')}/{artifact}")
 
 
 def trial_runs(
@@ -147,44 +181,9 @@ def trial_runs(
 ) -> list[Run]:
     """Every trial run of ``sweep`` (or its runs of another ``kind``, e.g. confirmation runs), optionally
     in one ``state`` and matching an MLflow ``filter_string``."""
-    pages = _run_pages(sweep, state=state, filter_string=filter_string, kind=kind)
-    return [run for page in pages for run in page]
-
-
-def _run_pages(
-    sweep: RecordedSweep,
-    *,
-    state: str | None = None,
-    filter_string: str | None = None,
-    bound: str | None = None,
-    page_size: int = 1000,
-    kind: str = names.KIND_TRIAL,
-) -> Iterator[PagedList[Run]]:
-    """The child runs of ``sweep`` a page at a time, as :func:`trial_runs` selects them, and within ``bound`` if given."""
-    clauses = [
-        f"tags.`{names.PARENT_RUN_ID}` = {names.quote(sweep.parent.info.run_id)}",
-        f"tags.`{names.KIND}` = {names.quote(kind)}",
-    ]
-    if state is not None:
-        clauses.append(f"tags.`{names.TRIAL_STATE}` = {names.quote(state)}")
-    clauses += [clause for clause in (filter_string, bound) if clause]
-    page_token = None
-    while True:
-        try:
-            page = sweep.client.search_runs(
-                [sweep.experiment_id], filter_string=" and ".join(clauses), max_results=page_size, page_token=page_token
-            )
-        except MlflowException as error:
-            if filter_string:
-                raise UserError(
-                    f"--filter {filter_string!r} is not a valid MLflow filter ({str(error).splitlines()[0]}); "
-                    """write e.g. "params.strategy = 'gradnorm'" """.strip()
-                ) from None
-            raise
-        yield page
-        page_token = page.token
-        if not page_token:
-            return
+    return sweep.source.runs(
+        sweep.experiment_id, sweep.parent.info.run_id, kind=kind, state=state, filter_string=filter_string
+    )
 
 
 def rank(runs: Sequence[Run], objectives: Sequence[Objective]) -> list[RankedTrial]:
@@ -208,37 +207,8 @@ def best_trials(sweep: RecordedSweep, *, top: int, filter_string: str | None = N
     objectives = sweep.objectives
     if len(objectives) > 1:  # a Pareto rank needs every run
         return rank(trial_runs(sweep, state="COMPLETE", filter_string=filter_string), objectives)[:top]
-    return rank(_leading_runs(sweep, objectives[0], top, filter_string), objectives)[:top]
-
-
-def _leading_runs(sweep: RecordedSweep, objective: Objective, top: int, filter_string: str | None) -> list[Run]:
-    """COMPLETE runs among which are the ``top`` best by ``objective`` and every run tied with the ``top``-th.
-
-    Reading every run of a 10,000-trial sweep takes seconds, and so does MLflow's own sort on
-    SQLite (its ORDER BY on a metric joins an unindexed subquery: quadratic). A threshold is cheap
-    to filter on instead: the ``top``-th best value among any runs bounds the ``top``-th best of
-    all, so the runs at least that good are read again, one page a time, until they fit in a page.
-    """
-    metric, direction = objective
-    sign, comparison = (1.0, "<=") if direction == "minimize" else (-1.0, ">=")
-    bound = None
-    while True:
-        # A few more runs a page than asked, so that each page narrows the threshold several-fold.
-        page = next(_run_pages(sweep, state="COMPLETE", filter_string=filter_string, bound=bound, page_size=top + 20))
-        if not page.token:
-            return list(page)
-        costs = sorted(sign * value for value in (run.data.metrics.get(metric, math.nan) for run in page)
-                       if math.isfinite(value))
-        narrower = _bound(metric, comparison, sign * costs[top - 1]) if len(costs) >= top else None
-        if narrower in (None, bound):  # too few values, or every run ties: read every run left
-            return [run for page in _run_pages(sweep, state="COMPLETE", filter_string=filter_string, bound=bound)
-                    for run in page]
-        bound = narrower
-
-
-def _bound(metric: str, comparison: str, value: float) -> str:
-    """The filter clause ``metric <comparison> value``; repr round-trips the float, MLflow's parser takes no "e+"."""
-    return f"metrics.`{metric}` {comparison} {repr(value).replace('e+', 'e')}"
+    leading = sweep.source.leading_runs(sweep.experiment_id, sweep.parent.info.run_id, objectives[0], top, filter_string)
+    return rank(leading, objectives)[:top]
 
 
 @dataclass(frozen=True)
