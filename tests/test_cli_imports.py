@@ -93,3 +93,16 @@ def test_a_filter_needs_mlflow_and_imports_only_it(recorded_sweep: str) -> None:
     command = ["best", "tiny", "--tracking-uri", recorded_sweep, "--filter", "params.strategy = 'fixed'"]
     watched = NEVER | CLI_MODULES | {"optuna", "mlflow"}
     assert loaded_after([command], watched) == ["mlflow", "weightsearch.cli.results"]
+
+
+def test_a_sweep_driver_starts_without_what_only_its_end_needs() -> None:
+    """matplotlib, scikit-learn (optuna.importance) and scipy.stats cost a driver ~3 s of its start; the figures
+    import them on a thread once the sweep runs, the statistics when first used."""
+    code = (
+        "import json, sys\n"
+        "import weightsearch.cli.sweep, weightsearch.search.tuner, weightsearch.tracking.recorder\n"
+        "print(json.dumps(sorted(m for m in ('matplotlib', 'sklearn', 'scipy.stats') if m in sys.modules)))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout.splitlines()[-1]) == []

@@ -49,7 +49,6 @@ from weightsearch.contracts import (
 from weightsearch.redact import without_password
 from weightsearch.tracking import names, ui
 from weightsearch.tracking.reconcile import Reconciliation, reconcile, sweep_writer, tracking_dir
-from weightsearch.tracking.report import render_sweep_plots, warm_up
 from weightsearch.tracking.writer import MlflowWriter, summarize
 
 logger = logging.getLogger(__name__)
@@ -107,7 +106,7 @@ class MlflowSweepCallback(Callback):
         self.writer = sweep_writer(self.spec, sweep_id)
         self.writer.start()
         # The driver mostly waits on Ray while trials train: a good time for the figures' start-up costs.
-        threading.Thread(target=warm_up, name="weightsearch-plots-warm-up", daemon=True).start()
+        threading.Thread(target=_warm_up_plots, name="weightsearch-plots-warm-up", daemon=True).start()
         spec_file = self.files_dir / "spec.yaml"
         spec_text = without_password(spec_to_yaml(self.spec))
         spec_file.write_text(spec_text)
@@ -190,6 +189,8 @@ class MlflowSweepCallback(Callback):
         self.writer.submit({"op": "sweep_end", "time": _now_ms(), **self._sweep_results()})
         if self.writer.flush(_END_FLUSH_TIMEOUT_S) and self.writer.parent_run_id is not None:
             self._set_up_ui()  # while the writer is idle (flushed)
+            from weightsearch.tracking.report import render_sweep_plots
+
             try:
                 plots = render_sweep_plots(
                     self.study,
@@ -334,3 +335,11 @@ def _ray_error(trial: Trial) -> str:
         return "the trial raised an error"
     lines = [line for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
+
+
+def _warm_up_plots() -> None:
+    """Import the figures' module (matplotlib, scikit-learn through optuna.importance: ~2 s) and warm it up,
+    on a thread: the driver's start does not wait for what only the sweep's end needs."""
+    from weightsearch.tracking.report import warm_up
+
+    warm_up()
