@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import optuna
 import pytest
@@ -144,6 +145,24 @@ def _timed(call):
     started = time.monotonic()
     result = call()
     return result, time.monotonic() - started
+
+def test_a_step_reported_again_keeps_its_first_value_without_optunas_warning(tmp_path):
+    """A retried or resumed trial re-reports the steps after its checkpoint: the first value stays, quietly."""
+    study = _study(tmp_path, optuna.pruners.NopPruner())
+    bridge = OptunaBridge(study, [METRIC])
+    bridge.ask("a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Optuna's "already reported" UserWarning would fail here
+        bridge.report("a", 1.0, 10)
+        bridge.report("a", 9.0, 10)
+        bridge.report("a", 0.5, 20)
+        resumed = OptunaBridge(optuna.load_study(study_name="bridge", storage=f"sqlite:///{tmp_path / 'optuna.db'}"),
+                               [METRIC])
+        resumed.adopt("a-resumed", 0)
+        resumed.report("a-resumed", 7.0, 20)
+        resumed.report("a-resumed", 0.25, 30)
+    assert study.trials[0].intermediate_values == {10: 1.0, 20: 0.5, 30: 0.25}
+
 
 
 def test_writes_during_an_outage_are_kept_in_order_without_stalling_the_driver_loop(outage_bridge, monkeypatch):

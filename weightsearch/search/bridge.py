@@ -65,6 +65,7 @@ class OptunaBridge:
         self.outcomes = TrialOutcomes()
         self._asked: dict[str, optuna.trial.Trial] = {}
         self._numbers: dict[str, int] = {}
+        self._reported: dict[str, set[int]] = {}  # steps with an intermediate value, per Ray trial
         self._failure_reasons: dict[str, str] = {}
         self._retries: dict[str, int] = {}
         self._kept = _KeptWrites()
@@ -84,6 +85,7 @@ class OptunaBridge:
             raise StorageUnavailable(f"the study storage cannot create a trial now: {_first_line(error)}") from error
         self._asked[ray_trial_id] = trial
         self._numbers[ray_trial_id] = trial.number
+        self._reported[ray_trial_id] = set()
         self.outcomes.record(ray_trial_id, trial.number, "RUNNING")
         return trial
 
@@ -102,6 +104,7 @@ class OptunaBridge:
             raise StorageUnavailable(f"the study storage cannot reopen trial {number} now: {_first_line(error)}") from error
         self._asked[ray_trial_id] = trial
         self._numbers[ray_trial_id] = number
+        self._reported[ray_trial_id] = set(frozen.intermediate_values)
         self.outcomes.record(ray_trial_id, number, "RUNNING")
         return trial
 
@@ -126,9 +129,13 @@ class OptunaBridge:
         trial = self._running(ray_trial_id)
         if trial is None or self.multi_objective:
             return False
-        # A trial continued from an older checkpoint reports some steps again: Optuna keeps the first value.
-        if not self._store(f"step {step} of trial {trial.number}", lambda: trial.report(value, step)):
-            return False
+        # A trial continued from an older checkpoint (a retry, a resume) reports some steps again: the first
+        # value stays, as Optuna would keep it, without Optuna's warning in the sweep's terminal.
+        reported = self._reported.setdefault(ray_trial_id, set())
+        if step not in reported:
+            reported.add(step)
+            if not self._store(f"step {step} of trial {trial.number}", lambda: trial.report(value, step)):
+                return False
         try:
             prune = with_storage_retries(trial.should_prune)
         except STORAGE_ERRORS as error:
@@ -217,6 +224,7 @@ class OptunaBridge:
     ) -> None:
         """Tell ``state`` to the study (or keep the tell for later), record it (callbacks read it next), drop the handle."""
         trial = self._asked.pop(ray_trial_id)
+        self._reported.pop(ray_trial_id, None)
         self._store(f"the end ({state.name}) of trial {trial.number}", lambda: _tell(self.study, trial, values, state))
         self.outcomes.record(ray_trial_id, trial.number, state.name, reason)  # type: ignore[arg-type]
 
