@@ -14,6 +14,7 @@ import pytest
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from weightsearch.errors import UserError
 from weightsearch.tracking import names
 from weightsearch.tracking.mlflow_runs import MlflowRuns
 from weightsearch.tracking.query import best_trials, open_sweep, read_confirmation, trial_runs
@@ -114,3 +115,10 @@ def test_an_unknown_schema_revision_or_another_store_goes_to_mlflow(store: str, 
     assert open_sqlite_runs(f"sqlite:///{copy}") is None
     assert open_sqlite_runs(f"sqlite:///{tmp_path / 'missing.db'}") is None
     assert open_sqlite_runs("http://127.0.0.1:5000") is None
+
+
+def test_a_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    with pytest.raises(UserError, match="no MLflow store at"):
+        open_sweep("min", tracking_uri=f"sqlite:///{missing}")
+    assert not missing.exists()

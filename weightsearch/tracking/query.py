@@ -30,7 +30,7 @@ from weightsearch.pareto import pareto_levels
 from weightsearch.redact import without_password
 from weightsearch.tracking import names
 from weightsearch.tracking.connection import check_tracking_uri
-from weightsearch.tracking.sqlite_runs import open_sqlite_runs
+from weightsearch.tracking.sqlite_runs import open_sqlite_runs, sqlite_file
 from weightsearch.tracking.ui import runs_view_url
 
 if TYPE_CHECKING:
@@ -159,7 +159,14 @@ def open_sweep(name: str, *, tracking_uri: str | None = None, storage_path: str 
 
 
 def _source(tracking_uri: str) -> RunSource:
-    """The standard-library reader for a local SQLite store it knows, else MLflow's client."""
+    """The standard-library reader for a local SQLite store it knows, else MLflow's client.
+
+    A SQLite file that is not there is an error, not an empty store: MLflow would create one.
+    """
+    path = sqlite_file(tracking_uri)
+    if path is not None and not path.is_file():
+        raise UserError(f"--tracking-uri {tracking_uri}: no MLflow store at {path}; "
+                        "pass the URI the sweep was recorded at")
     sqlite = open_sqlite_runs(tracking_uri)
     if sqlite is not None:
         return sqlite

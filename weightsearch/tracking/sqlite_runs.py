@@ -57,15 +57,21 @@ class StoredRun:
     data: StoredRunData
 
 
+def sqlite_file(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI; None for another store (or URI options)."""
+    if not tracking_uri.startswith(_SQLITE_PREFIX) or "?" in tracking_uri:
+        return None
+    path = tracking_uri.removeprefix(_SQLITE_PREFIX)
+    return Path(path) if path and path != ":memory:" else None
+
+
 def open_sqlite_runs(tracking_uri: str) -> SqliteRuns | None:
     """A reader of the SQLite store at ``tracking_uri``, or None when this reader cannot vouch for it (MLflow reads it)."""
-    if not tracking_uri.startswith(_SQLITE_PREFIX) or "?" in tracking_uri:
+    path = sqlite_file(tracking_uri)
+    if path is None or not path.is_file():
         return None
     if os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").lower() in ("1", "true"):
         return None  # experiments scoped by workspace: MLflow's store filters them
-    path = Path(tracking_uri.removeprefix(_SQLITE_PREFIX))
-    if not path.is_file():
-        return None
     try:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         revisions = {row[0] for row in connection.execute("SELECT version_num FROM alembic_version")}
