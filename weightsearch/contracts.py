@@ -13,6 +13,16 @@ DEFAULT_STORAGE_ROOT = "ws-runs"
 # Set to "1" while `weightsearch validate` builds a trial's model: a model factory then writes nothing
 # (no data cache), since validate creates nothing on disk.
 ENV_VALIDATING = "WEIGHTSEARCH_VALIDATING"
+SQLITE_URL_PREFIX = "sqlite:///"  # an SQLite file, as SQLAlchemy (Optuna) and MLflow both spell it
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (Optuna storage or MLflow tracking); None for another
+    backend, an in-memory database or a URL with options (the stdlib readers then leave it to the library)."""
+    if not url.startswith(SQLITE_URL_PREFIX) or "?" in url:
+        return None
+    path = url.removeprefix(SQLITE_URL_PREFIX)
+    return Path(path) if path and path != ":memory:" else None
 
 
 @dataclass(frozen=True)
@@ -37,11 +47,11 @@ class RunPaths:
 
     @property
     def optuna_url(self) -> str:
-        return f"sqlite:///{self.dir / 'optuna.db'}"
+        return f"{SQLITE_URL_PREFIX}{self.dir / 'optuna.db'}"
 
     @property
     def tracking_uri(self) -> str:
-        return f"sqlite:///{self.dir / 'mlflow.db'}"
+        return f"{SQLITE_URL_PREFIX}{self.dir / 'mlflow.db'}"
 
     @property
     def artifact_dir(self) -> Path:

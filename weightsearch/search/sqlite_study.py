@@ -13,23 +13,13 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from pathlib import Path
 
-from weightsearch.contracts import ATTR_PARAMS
+from weightsearch.contracts import ATTR_PARAMS, sqlite_file
 from weightsearch.search.summary import StoredStudy, StoredTrial
 
 #: Alembic revisions of Optuna's RDB schema with the tables and columns read below (v3.2.0.a: Optuna 3.2 to 5.0).
 KNOWN_REVISIONS = frozenset({"v3.2.0.a"})
-_SQLITE_PREFIX = "sqlite:///"
 _INFINITE = {"INF_POS": math.inf, "INF_NEG": -math.inf}
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The database file of an SQLAlchemy ``sqlite:///`` URL, None for another backend or an in-memory database."""
-    if not url.startswith(_SQLITE_PREFIX) or "?" in url:
-        return None
-    path = url.removeprefix(_SQLITE_PREFIX)
-    return Path(path) if path and path != ":memory:" else None
 
 
 def read_sqlite_study(url: str, name: str) -> StoredStudy | None:
@@ -38,7 +28,7 @@ def read_sqlite_study(url: str, name: str) -> StoredStudy | None:
     A missing file or study, another backend, an unknown schema revision, or a trial of ours without its
     sampled parameters all return None (Optuna then reads it and says what is wrong).
     """
-    path = sqlite_path(url)
+    path = sqlite_file(url)
     if path is None or not path.is_file():
         return None
     try:

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
-from weightsearch.contracts import RunPaths
+from weightsearch.contracts import RunPaths, sqlite_file
 from weightsearch.errors import UserError
 from weightsearch.pareto import pareto_levels
 from weightsearch.redact import without_password
 from weightsearch.tracking import names
 from weightsearch.tracking.connection import check_tracking_uri
-from weightsearch.tracking.sqlite_runs import open_sqlite_runs, sqlite_file
+from weightsearch.tracking.sqlite_runs import open_sqlite_runs
 from weightsearch.tracking.ui import runs_view_url
 
 if TYPE_CHECKING:

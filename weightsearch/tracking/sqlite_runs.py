@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from weightsearch.contracts import sqlite_file
 from weightsearch.tracking import names
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 #: Alembic revisions of MLflow's tracking schema with the tables and columns read below (MLflow 3.17).
 KNOWN_REVISIONS = frozenset({"dc11669786a5"})
-_SQLITE_PREFIX = "sqlite:///"
 _CHUNK = 500  # run ids per IN (...) clause, well under SQLite's bound on query variables
 
 
@@ -55,14 +55,6 @@ class StoredRun:
 
     info: StoredRunInfo
     data: StoredRunData
-
-
-def sqlite_file(tracking_uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` tracking URI; None for another store (or URI options)."""
-    if not tracking_uri.startswith(_SQLITE_PREFIX) or "?" in tracking_uri:
-        return None
-    path = tracking_uri.removeprefix(_SQLITE_PREFIX)
-    return Path(path) if path and path != ":memory:" else None
 
 
 def open_sqlite_runs(tracking_uri: str) -> SqliteRuns | None:
