@@ -175,3 +175,11 @@ class SurrogateLandscape:
 
 
 Landscape = GridLandscape | SurrogateLandscape
+
+
+def point_of(values: dict[str, Any]) -> Point:
+    """The landscape point of a sampled config (the product's ``options.*`` paths or Ray's flat keys)."""
+    options = values["trial"]["options"] if "trial" in values else values
+    if "options.align" in options:
+        return float(options["options.align"]), float(options["options.recon"])
+    return float(options["align"]), float(options["recon"])

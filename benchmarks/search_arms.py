@@ -7,7 +7,7 @@ first report past its step budget.
 - Product arms, :func:`replay_optuna`: the product's sampler and pruner (``make_sampler`` /
   ``make_pruner`` of a sweep spec, so ``pruner.calibrate`` wraps the pruner in the product's
   ``CalibratedPruner``; a ``curve`` section, which specs do not offer yet, builds the learning-curve
-  pruner from its options) and the spec's space (``SearchSpace.sample``) on a plain Optuna study, asked
+  pruner from its options, an ``oracle`` one the pruner that knows the truth) and the spec's space (``SearchSpace.sample``) on a plain Optuna study, asked
   and told in this process as the Ray bridge does (report each value, ask ``should_prune``, tell
   PRUNED or COMPLETE; the next trial asked when the current one starts, as Ray's controller asks). Ray Tune would cost seconds per search on top; :func:`run_search` with
   ``arm="weightsearch"`` runs the same arm through the real bridge and pruning scheduler (the tests
@@ -25,11 +25,12 @@ from typing import Any
 
 from ray.tune.stopper import Stopper
 
-from benchmarks.landscapes import Landscape, Point
+from benchmarks.landscapes import Landscape, Point, point_of
 
 METRIC = "val/action/mse"
 TPE_OPTIONS = {"n_startup_trials": 5}
 CURVE = "curve"  # the learning-curve pruner's section name (benchmarks/curve_pruner.py)
+ORACLE = "oracle"  # the pruner that knows the landscape's truth (benchmarks/oracle_pruner.py)
 RAY_ARMS = ("OptunaSearch", "OptunaSearch + ASHA (Ray defaults)", "OptunaSearch + ASHA (grace ½)")
 
 
@@ -51,25 +52,23 @@ def spec_for(landscape: Landscape, seed: int, pruner: dict[str, Any], storage: P
     return SweepSpec.model_validate(data)
 
 
-def point_of(values: dict[str, Any]) -> Point:
-    """The landscape point of a sampled config (the product's ``options.*`` paths or Ray's flat keys)."""
-    options = values["trial"]["options"] if "trial" in values else values
-    if "options.align" in options:
-        return float(options["options.align"]), float(options["options.recon"])
-    return float(options["align"]), float(options["recon"])
-
-
 def replay_optuna(landscape: Landscape, pruner: dict[str, Any], seed: int, budget: int) -> list[dict[str, Any]]:
     """One product search on a plain Optuna study (see the module docstring); its trials in order: point, observed."""
     import optuna
 
     from weightsearch.search.optuna_factory import make_pruner, make_sampler
 
-    if pruner["name"] == CURVE:  # the benchmark's own pruner, not a spec one: the spec samples, the options build it
+    # The benchmark's own pruners are not spec ones: the spec samples, the section's options build them.
+    if pruner["name"] == CURVE:
         from benchmarks.curve_pruner import CurvePruner
 
         spec = spec_for(landscape, seed, {"name": "none"})
         study_pruner = CurvePruner(**pruner.get("options", {}))
+    elif pruner["name"] == ORACLE:
+        from benchmarks.oracle_pruner import OraclePruner
+
+        spec = spec_for(landscape, seed, {"name": "none"})
+        study_pruner = OraclePruner(landscape, **pruner["options"])
     else:
         spec = spec_for(landscape, seed, pruner)
         study_pruner = make_pruner(spec)

@@ -31,9 +31,14 @@ define the truth, as ``weightsearch confirm`` would) picks one whose true value 
 landscape's best (the best cell of a grid; 10 % on the continuous surrogate, 3.3 % of its space); its steps are the search steps spent until then (the confirmation's own
 3 × 3 full trials are the same for every arm and reported apart).
 
-A full run appends every finished search to ``<out>/search_efficiency.searches.jsonl`` (keyed by
-landscape, arm, pruner section, seed and budget) and reuses what is there, so a run cut short
-continues where it stopped; delete the file to search afresh.
+Two checks beside the 8-seed table: every product arm (but the slow Wilcoxon ones) replays again
+over 32 search seeds, paired with no pruning (seeds lost / gained with the exact McNemar p, the
+per-seed step ratio with a bootstrap interval); and an oracle pruner (``benchmarks/oracle_pruner.py``)
+that knows every point's truth and acts from a given step bounds what pruning from that step could save.
+
+A full run appends every finished Ray search to ``<out>/search_efficiency.searches.jsonl`` (keyed by
+landscape, arm, seed and budget) and reuses what is there, so a run cut short continues where it
+stopped; delete the file to search afresh. Product arms replay deterministically and are not kept.
 
     python -m benchmarks.search_efficiency [--quick] [--out DIR]
 """
@@ -52,6 +57,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.common import (
     RESULTS_DIR,
     SuiteReport,
@@ -62,7 +69,7 @@ from benchmarks.common import (
     suite_main,
 )
 from benchmarks.landscapes import GridLandscape, Landscape, SurrogateLandscape, load_grid
-from benchmarks.search_arms import CURVE, RAY_ARMS, TPE_OPTIONS, replay_optuna, run_search
+from benchmarks.search_arms import CURVE, ORACLE, RAY_ARMS, TPE_OPTIONS, replay_optuna, run_search
 
 GROUND_TRUTH = RESULTS_DIR / "search_ground_truth.jsonl"
 PLUGIN_LANDSCAPE = RESULTS_DIR / "plugin_landscape.jsonl"
@@ -71,6 +78,7 @@ WITHIN = 0.02  # "within 2 % of the landscape's best" on a grid: its best cell (
 # 10 % is 3.3 % of it, about one grid cell's share (1/36).
 WITHIN_CONTINUOUS = 0.10
 CONFIRM_TOP = 3  # confirmation re-evaluates the search's 3 best points on every seed
+BOOTSTRAP = 2000  # resamples of the paired check's step-ratio interval
 NO_PRUNING = "TPE, no pruning"
 UNGATED = "median, ungated"
 DEFAULT = "median + gate (6, 0.8)"  # the shipped default: search_spaces/*.yaml
@@ -136,15 +144,16 @@ class SearchCache:
 class Setting:
     """How much searching a run does."""
 
-    seeds: int
+    seeds: int  # every arm; the table and the targets
+    replay_seeds: int  # product arms again (plain-Optuna replays cost seconds): the paired check of the table
     budget_trials: float  # the step budget, in full trials' worth of steps
 
     def budget_steps(self, landscape: Landscape) -> int:
         return int(self.budget_trials * landscape.steps[-1])
 
 
-FULL = Setting(seeds=8, budget_trials=40)
-QUICK = Setting(seeds=1, budget_trials=6)
+FULL = Setting(seeds=8, replay_seeds=32, budget_trials=40)
+QUICK = Setting(seeds=1, replay_seeds=2, budget_trials=6)
 QUICK_ARMS = (NO_PRUNING, DEFAULT, "OptunaSearch + ASHA (Ray defaults)")  # and the default through the bridge
 
 
@@ -240,6 +249,65 @@ def summarise(searches: dict[str, list[dict[str, Any]]], landscape: Landscape, b
     return summary
 
 
+def paired_arm(pruner: dict[str, Any]) -> bool:
+    """Whether a product arm also runs over the paired check's seeds: all but Optuna's Wilcoxon pruner, whose
+    exact test (scipy permutes when values tie) costs seconds a report, most of an hour over 32 seeds."""
+    return pruner["name"] != "wilcoxon"
+
+
+def paired_check(runs: dict[str, list[dict[str, Any]]], landscape: Landscape, seeds: int) -> dict[str, Any]:
+    """Each product arm against no pruning on the same ``seeds`` search seeds (paired: same sampler seed, same draws).
+
+    Reached: seeds whose search reached the best; lost / gained: seeds only no pruning / only the arm
+    reached it, with the exact McNemar p (two-sided binomial on those discordant seeds). Steps: median
+    over the seeds both reached of the arm's steps / no pruning's, with a 95 % bootstrap interval.
+    """
+    from scipy.stats import binomtest
+
+    threshold = landscape.best[1] * (1 + within(landscape))
+    steps = {
+        arm: [confirmed_steps_to_target(run["trials"], landscape, threshold) for run in arm_runs]
+        for arm, arm_runs in runs.items()
+    }
+    base = steps[NO_PRUNING]
+    rng = np.random.default_rng(0)
+    checked = {}
+    for arm, values in steps.items():
+        lost = sum(math.isfinite(b) and not math.isfinite(a) for a, b in zip(values, base))
+        gained = sum(math.isfinite(a) and not math.isfinite(b) for a, b in zip(values, base))
+        ratios = np.array([a / b for a, b in zip(values, base) if math.isfinite(a) and math.isfinite(b)])
+        medians = (
+            np.median(rng.choice(ratios, (BOOTSTRAP, len(ratios))), axis=1) if len(ratios) else np.array([math.nan])
+        )
+        checked[arm] = {
+            "seeds": seeds,
+            "reached": sum(map(math.isfinite, values)),
+            "lost": lost,
+            "gained": gained,
+            "p_reach": binomtest(lost, lost + gained).pvalue if lost + gained else 1.0,
+            "steps_ratio": float(np.median(ratios)) if len(ratios) else math.nan,
+            "steps_ratio_ci": [float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))],
+        }
+    return checked
+
+
+def oracle_bounds(landscape: Landscape, setting: Setting) -> list[dict[str, Any]]:
+    """Per evaluation step ``at``: the oracle pruner (the truth known; acts from ``at``) over the table's seeds."""
+    threshold = landscape.best[1] * (1 + within(landscape))
+    budget = setting.budget_steps(landscape)
+    bounds = []
+    for at in landscape.steps[:-1]:
+        pruner = {"name": ORACLE, "options": {"at": at, "within": within(landscape)}}
+        steps = [
+            confirmed_steps_to_target(replay_optuna(landscape, pruner, seed, budget), landscape, threshold)
+            for seed in range(setting.seeds)
+        ]
+        bounds.append(
+            {"at": at, "reached": sum(map(math.isfinite, steps)), "steps_to_best_median": statistics.median(steps)}
+        )
+    return bounds
+
+
 def better_asha(summary: dict[str, Any]) -> str:
     """The OptunaSearch + ASHA setting with more seeds reaching the best (then fewer median steps)."""
     arms = [arm for arm in RAY_ARMS if "ASHA" in arm and arm in summary]
@@ -307,10 +375,12 @@ def run(*, quick: bool, out_dir: Path) -> SuiteReport:
             owns_ray = True
 
     bridge_check: dict[str, Any] = {}
-    # Full runs keep every finished search in a cache, so a run cut short continues where it stopped.
+    # Full runs keep every finished Ray search in a cache, so a run cut short continues where it stopped.
     cache = SearchCache(None if quick else out_dir / "search_efficiency.searches.jsonl")
     plan = {landscape.name: _arms(landscape, quick) for landscape in landscapes}
     searches = {name: {arm: [] for arm in arms} for name, arms in plan.items()}
+    replayed: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in plan}
+    oracles: dict[str, list[dict[str, Any]]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="search_efficiency_") as scratch:
             # Seed by seed over every landscape, so a cut-off run has every landscape's first seeds.
@@ -318,30 +388,40 @@ def run(*, quick: bool, out_dir: Path) -> SuiteReport:
                 for landscape in landscapes:
                     budget = setting.budget_steps(landscape)
                     began = time.perf_counter()
-                    for arm, pruner in plan[landscape.name].items():
-                        key = {
-                            "landscape": landscape.name,
-                            "arm": arm,
-                            "pruner": pruner,
-                            "seed": seed,
-                            "budget": budget,
-                        }
+                    for arm in [ray_arm for ray_arm in RAY_ARMS if ray_arm in plan[landscape.name]]:
+                        key = {"landscape": landscape.name, "arm": arm, "pruner": None, "seed": seed, "budget": budget}
                         trials = cache.get(key)
                         if trials is None:
-                            if pruner is None:
-                                ensure_ray()
-                            workdir = Path(scratch) / landscape.name / str(seed)
-                            trials = (
-                                run_search(arm, landscape, seed, budget, workdir)
-                                if pruner is None
-                                else replay_optuna(landscape, pruner, seed, budget)
+                            ensure_ray()
+                            trials = run_search(
+                                arm, landscape, seed, budget, Path(scratch) / landscape.name / str(seed)
                             )
                             cache.put(key, trials)
                         searches[landscape.name][arm].append({"seed": seed, "trials": trials})
                     print(
-                        f"search_efficiency: {landscape.name} seed {seed} ({time.perf_counter() - began:.0f} s)",
+                        f"search_efficiency: {landscape.name} seed {seed}, Ray arms ({time.perf_counter() - began:.0f} s)",
                         flush=True,
                     )
+            # Product arms replay in seconds, deterministically: never cached; most run over more seeds.
+            for landscape in landscapes:
+                budget = setting.budget_steps(landscape)
+                for arm, pruner in plan[landscape.name].items():
+                    if pruner is None:
+                        continue
+                    began = time.perf_counter()
+                    seeds = setting.replay_seeds if paired_arm(pruner) else setting.seeds
+                    runs = [
+                        {"seed": seed, "trials": replay_optuna(landscape, pruner, seed, budget)}
+                        for seed in range(seeds)
+                    ]
+                    if paired_arm(pruner):
+                        replayed[landscape.name][arm] = runs
+                    searches[landscape.name][arm] = runs[: setting.seeds]
+                    print(
+                        f"search_efficiency: {landscape.name} {arm}, {seeds} seeds ({time.perf_counter() - began:.0f} s)",
+                        flush=True,
+                    )
+                oracles[landscape.name] = oracle_bounds(landscape, setting)
             if quick:
                 # The default through the real Ray bridge: the same trials as its plain-Optuna replay?
                 grid = landscapes[0]
@@ -362,6 +442,10 @@ def run(*, quick: bool, out_dir: Path) -> SuiteReport:
         landscape.name: summarise(searches[landscape.name], landscape, setting.budget_steps(landscape))
         for landscape in landscapes
     }
+    paired = {
+        landscape.name: paired_check(replayed[landscape.name], landscape, setting.replay_seeds)
+        for landscape in landscapes
+    }
     chosen = winner(summaries)
     out_dir.mkdir(parents=True, exist_ok=True)
     plot = out_dir / "search_efficiency.png"
@@ -369,6 +453,7 @@ def run(*, quick: bool, out_dir: Path) -> SuiteReport:
     settings = {
         "landscapes": {landscape.name: _describe(landscape) for landscape in landscapes},
         "search_seeds": setting.seeds,
+        "replay_seeds": setting.replay_seeds,
         "budget_full_trials": setting.budget_trials,
         "concurrency": 1,
         "within": {landscape.name: within(landscape) for landscape in landscapes},
@@ -385,6 +470,8 @@ def run(*, quick: bool, out_dir: Path) -> SuiteReport:
         settings=settings,
         results={
             "summary": summaries,
+            "paired": paired,
+            "oracle": oracles,
             "winner": chosen,
             "bridge_matches_replay": bridge_check,
             "early_final_spearman": {
@@ -392,11 +479,12 @@ def run(*, quick: bool, out_dir: Path) -> SuiteReport:
                 for landscape in landscapes
                 if isinstance(landscape, GridLandscape)
             },
-            # Every search's trials are in the cache file (a quick run keeps none), not repeated here.
+            # Every Ray search's trials are in the cache file (a quick run keeps none), not repeated here;
+            # the product arms' replays are deterministic (rerun to see their trials).
             "searches_file": None if cache.path is None else cache.path.name,
         },
-        markdown=_markdown(summaries, landscapes, settings, chosen),
-        targets=_targets(summaries),
+        markdown=_markdown(summaries, paired, oracles, landscapes, settings, chosen),
+        targets=_targets(summaries, paired, oracles),
         plots=[str(plot)],
         wall_s=time.perf_counter() - started,
     )
@@ -471,7 +559,34 @@ def _times(value: float) -> str:
     return f"{value:.2f}×" if math.isfinite(value) else "–"
 
 
-def _markdown(summaries: dict[str, Any], landscapes: list[Landscape], settings: dict[str, Any], chosen: str) -> str:
+def latest_oracle_step(bounds: list[dict[str, Any]], steps: float) -> int | None:
+    """The latest step from which the oracle pruner reaches the best within ``steps`` (median); None: from none."""
+    return max((bound["at"] for bound in bounds if bound["steps_to_best_median"] <= steps), default=None)
+
+
+def _paired_rows(paired: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            f"**{arm}**" if arm == DEFAULT else arm,
+            f"{figures['reached']}/{figures['seeds']}",
+            f"{figures['lost']} / {figures['gained']}",
+            f"{figures['p_reach']:.2f}",
+            "–"
+            if math.isnan(figures["steps_ratio"])
+            else f"{figures['steps_ratio']:.2f}× [{figures['steps_ratio_ci'][0]:.2f}, {figures['steps_ratio_ci'][1]:.2f}]",
+        ]
+        for arm, figures in paired.items()
+    ]
+
+
+def _markdown(
+    summaries: dict[str, Any],
+    paired: dict[str, Any],
+    oracles: dict[str, list[dict[str, Any]]],
+    landscapes: list[Landscape],
+    settings: dict[str, Any],
+    chosen: str,
+) -> str:
     parts = [
         (
             f"{settings['search_seeds']} search seeds per landscape and arm, one trial at a time, a budget of "
@@ -482,7 +597,11 @@ def _markdown(summaries: dict[str, Any], landscapes: list[Landscape], settings: 
             f"{CONFIRM_TOP} × 3 full trials for every arm. Ratios: median steps of the arm / of the other arm. "
             f"Shipped default: **{DEFAULT}**; the rule (safe on every landscape, then fewest steps vs no pruning) "
             f"picks **{chosen}**"
-            + ("." if _safe(summaries, chosen) else " (no candidate is safe on every landscape: the fewest steps among them).")
+            + (
+                "."
+                if _safe(summaries, chosen)
+                else " (no candidate is safe on every landscape: the fewest steps among them)."
+            )
         ),
     ]
     for landscape in landscapes:
@@ -528,12 +647,57 @@ def _markdown(summaries: dict[str, Any], landscapes: list[Landscape], settings: 
                 ],
                 rows,
             ),
+            (
+                f"Paired check over {settings['replay_seeds']} search seeds (product arms, replayed): reached, seeds "
+                "lost / gained against no pruning with the exact McNemar p, and the median of the per-seed step "
+                "ratios over seeds both reached (95 % bootstrap interval)."
+            ),
+            markdown_table(
+                ["arm", "reached the best", "lost / gained", "p", "steps vs no pruning (paired)"],
+                _paired_rows(paired[landscape.name]),
+            ),
+            (
+                "Oracle pruner (knows every point's true value; from step *s* on stops every point not within the "
+                "threshold): "
+                + ", ".join(
+                    f"from {bound['at']}: {bound['reached']}/{settings['search_seeds']}, "
+                    f"{_steps(bound['steps_to_best_median'])}"
+                    for bound in oracles[landscape.name]
+                )
+                + f". Half of {asha}'s steps: "
+                + _oracle_verdict(oracles[landscape.name], summary[asha]["steps_to_best_median"] / 2)
+                + "."
+            ),
         ]
     return "\n\n".join(parts)
 
 
-def _targets(summaries: dict[str, Any]) -> list[Target]:
-    """The issue's targets for the shipped default, judged from this run's medians."""
+def _oracle_verdict(bounds: list[dict[str, Any]], steps: float) -> str:
+    latest = latest_oracle_step(bounds, steps)
+    if not math.isfinite(steps):
+        return "ASHA did not reach the best"
+    if latest is None:
+        return f"{_steps(steps)}, which not even the oracle reaches"
+    return f"{_steps(steps)}, which the oracle reaches only if it acts by step {latest}"
+
+
+def _targets(
+    summaries: dict[str, Any], paired: dict[str, Any], oracles: dict[str, list[dict[str, Any]]]
+) -> list[Target]:
+    """The issue's targets for the shipped default, judged from this run's medians over the table's seeds; the
+    paired check over more seeds and the oracle's bound are quoted beside them."""
+
+    def check(name: str) -> str:
+        figures = paired[name][DEFAULT]
+        steps = (
+            "no seed both reached"
+            if math.isnan(figures["steps_ratio"])
+            else f"{figures['steps_ratio']:.2f}× [{figures['steps_ratio_ci'][0]:.2f}, {figures['steps_ratio_ci'][1]:.2f}]"
+        )
+        return (
+            f"{figures['seeds']} seeds paired: {figures['reached']}/{figures['seeds']}, lost {figures['lost']} "
+            f"gained {figures['gained']} (p {figures['p_reach']:.2f}), steps {steps}"
+        )
 
     def figure(summary: dict[str, Any], arm: str) -> str:
         return f"{summary[arm]['reached']}/{summary[arm]['seeds']}, {_steps(summary[arm]['steps_to_best_median'])}"
@@ -544,7 +708,7 @@ def _targets(summaries: dict[str, Any]) -> list[Target]:
             name="safe",
             wanted="on every landscape the default reaches the best in ≥ as many seeds as TPE without pruning",
             measured="; ".join(
-                f"{name}: default {figure(summary, DEFAULT)} vs no pruning {figure(summary, NO_PRUNING)}"
+                f"{name}: default {figure(summary, DEFAULT)} vs no pruning {figure(summary, NO_PRUNING)} ({check(name)})"
                 for name, summary in summaries.items()
             ),
             met=all(safe.values()),
@@ -560,7 +724,7 @@ def _targets(summaries: dict[str, Any]) -> list[Target]:
                 name=f"saves on {name}",
                 wanted=f"≥ {100 * wanted:.0f} % fewer steps to the best than no pruning",
                 measured=(f"{100 * share:.0f} % fewer: " if math.isfinite(share) else "")
-                + f"default {figure(summary, DEFAULT)}; no pruning {figure(summary, NO_PRUNING)}",
+                + f"default {figure(summary, DEFAULT)}; no pruning {figure(summary, NO_PRUNING)} ({check(name)})",
                 met=bool(math.isfinite(share) and share >= wanted),
             )
         )
@@ -575,7 +739,10 @@ def _targets(summaries: dict[str, Any]) -> list[Target]:
         else:
             text, ok = f"{times:.2f}×" if math.isfinite(times) else "default not reached", bool(times >= 2)
         met = met and ok
-        measured.append(f"{name}: {text} (default {figure(summary, DEFAULT)}; {asha} {figure(summary, asha)})")
+        measured.append(
+            f"{name}: {text} (default {figure(summary, DEFAULT)}; {asha} {figure(summary, asha)}; half of it: "
+            f"{_oracle_verdict(oracles[name], summary[asha]['steps_to_best_median'] / 2)})"
+        )
     targets.append(
         Target(
             name="vs OptunaSearch + ASHA",

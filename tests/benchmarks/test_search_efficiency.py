@@ -7,8 +7,15 @@ import math
 import pytest
 
 from benchmarks.landscapes import GridLandscape, SurrogateLandscape
-from benchmarks.search_arms import RAY_ARMS, replay_optuna, run_search
-from benchmarks.search_efficiency import confirmed_steps_to_target, steps_to_target, trajectory
+from benchmarks.search_arms import ORACLE, RAY_ARMS, replay_optuna, run_search
+from benchmarks.search_efficiency import (
+    NO_PRUNING,
+    confirmed_steps_to_target,
+    latest_oracle_step,
+    paired_check,
+    steps_to_target,
+    trajectory,
+)
 
 # Two cells × two, two recorded curves each (four evaluations of 100 steps): (1, 1) is the best.
 LANDSCAPE = GridLandscape(
@@ -85,6 +92,56 @@ def test_the_plain_replay_spends_its_budget_on_recorded_curve_prefixes(pruner: d
             curve[: len(trial["observed"])] == trial["observed"] for curve in LANDSCAPE.curves[tuple(trial["cell"])]
         )
     assert sum(len(trial["observed"]) for trial in trials) * LANDSCAPE.steps[0] == budget
+
+
+def test_the_oracle_stops_every_point_but_the_best_at_its_step_and_no_earlier() -> None:
+    pruner = {"name": ORACLE, "options": {"at": 200, "within": 0.02}}
+
+    trials = replay_optuna(LANDSCAPE, pruner, seed=0, budget=12 * LANDSCAPE.steps[-1])
+
+    finished = trials[:-1]  # the last one may be cut by the budget
+    assert {len(trial["observed"]) for trial in finished if trial["cell"] != [1.0, 1.0]} == {2}
+    assert {len(trial["observed"]) for trial in finished if trial["cell"] == [1.0, 1.0]} == {4}
+    assert any(trial["cell"] != [1.0, 1.0] for trial in finished), "only the best point was sampled"
+
+
+def test_the_paired_check_counts_seeds_lost_and_gained_and_pairs_the_step_ratios() -> None:
+    best = {"cell": [1.0, 1.0], "observed": [0.5, 0.3, 0.2, 0.1]}
+    worse = {"cell": [0.0, 0.0], "observed": [0.9, 0.8, 0.8, 0.7]}
+    stopped = {"cell": [0.0, 0.0], "observed": [0.9]}
+    runs = {
+        NO_PRUNING: [{"trials": [worse, best]}, {"trials": [worse, best]}, {"trials": [worse, worse]}],
+        "pruned": [{"trials": [stopped, best]}, {"trials": [worse, worse]}, {"trials": [best]}],
+    }
+
+    checked = paired_check(runs, LANDSCAPE, seeds=3)
+
+    assert checked[NO_PRUNING] | {"steps_ratio_ci": None} == {
+        "seeds": 3,
+        "reached": 2,
+        "lost": 0,
+        "gained": 0,
+        "p_reach": 1.0,
+        "steps_ratio": 1.0,
+        "steps_ratio_ci": None,
+    }
+    pruned = checked["pruned"]
+    assert (pruned["reached"], pruned["lost"], pruned["gained"]) == (2, 1, 1)
+    assert pruned["p_reach"] == pytest.approx(1.0)
+    assert pruned["steps_ratio"] == pytest.approx(500 / 800)  # the one seed both reached: 100 + 400 vs 800
+    assert pruned["steps_ratio_ci"] == pytest.approx([500 / 800, 500 / 800])
+
+
+def test_the_latest_oracle_step_is_the_last_that_stays_within_the_steps() -> None:
+    bounds = [
+        {"at": 100, "steps_to_best_median": 900.0},
+        {"at": 200, "steps_to_best_median": 1200.0},
+        {"at": 300, "steps_to_best_median": math.inf},
+    ]
+
+    assert latest_oracle_step(bounds, 1000) == 100
+    assert latest_oracle_step(bounds, 1500) == 200
+    assert latest_oracle_step(bounds, 500) is None
 
 
 def test_the_bridge_makes_the_same_trials_as_the_plain_replay(local_ray, tmp_path) -> None:
