@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
+from typing import NoReturn
 
 from weightsearch.errors import UserError
 
@@ -33,9 +34,16 @@ COMMAND_MODULES = {
 }
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the fix (the usage block is what `--help` is for), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command; given ``command``, only of the commands its module defines (enough to parse it)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="weightsearch", description="Search the loss weights of VLA pretraining with Ray Tune, Optuna and MLflow."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -48,7 +56,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # The parser has no options of its own but -h, so the first word names the command.
-    args = build_parser(argv[0] if argv else None).parse_args(argv)
+    parser = build_parser(argv[0] if argv else None)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named with the command, whose --help lists what it takes
+        OneLineErrors(prog=f"{parser.prog} {args.command}").error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.handler(args) or 0)
     except UserError as error:
